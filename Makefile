@@ -1,0 +1,108 @@
+# Two commands for a fresh clone: `make run` (embedded: no services) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+PORT ?= 8000
+
+# Test services (real MariaDB + Redis). Tests own Redis DBs 10-12 and database test_$(TEST_DB_NAME).
+TEST_DB_NAME ?= platform
+TEST_MYSQL_HOST ?= 127.0.0.1
+TEST_MYSQL_PORT ?= 3306
+TEST_REDIS_HOST ?= 127.0.0.1
+TEST_REDIS_PORT ?= 6379
+TEST_ENV := DEBUG=1 \
+	DATABASE_URL=mysql://root@$(TEST_MYSQL_HOST):$(TEST_MYSQL_PORT)/$(TEST_DB_NAME) \
+	REDIS_URL=redis://$(TEST_REDIS_HOST):$(TEST_REDIS_PORT)/10 \
+	REDIS_CACHE_URL=redis://$(TEST_REDIS_HOST):$(TEST_REDIS_PORT)/11 \
+	CELERY_BROKER_URL=redis://$(TEST_REDIS_HOST):$(TEST_REDIS_PORT)/12 \
+	CELERY_TASK_ALWAYS_EAGER=1 LOG_LEVEL=WARNING
+PYTEST_ARGS ?=
+
+.PHONY: run test lint fmt migrations-check schema-check pytest smoke bench bench-stats bench-posts \
+	bench-tasks bench-sync venv venv-test services worker beat provider-stub
+
+$(VENV)/.base: requirements/base.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(UV) pip install -q --python $(PY) -r requirements/base.lock
+	touch $@
+
+$(VENV)/.test: requirements/test.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(UV) pip install -q --python $(PY) -r requirements/test.lock
+	touch $(VENV)/.base $@
+
+venv: $(VENV)/.base
+venv-test: services-packages $(VENV)/.test
+
+# ------------------------------------------------------------------ embedded mode
+run: venv
+	mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py seed_demo --if-empty --users 50 --orders 200 --posts 40 --tasks 200
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# ------------------------------------------------------------------ services for tests
+services-packages:
+	@missing=""; \
+	for pkg in mariadb-server redis-server libmariadb-dev pkg-config; do \
+		dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+services: services-packages
+	@bash deploy/dev/ensure-services.sh
+
+# ------------------------------------------------------------------ checks
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: $(VENV)/.test
+	$(PY) manage.py makemigrations --check --dry-run
+
+schema-check: $(VENV)/.test
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+pytest: $(VENV)/.test
+	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+smoke: $(VENV)/.test
+	bash tests/smoke/embedded.sh
+
+test: venv-test services lint migrations-check schema-check pytest smoke
+
+# ------------------------------------------------------------------ processes (with services)
+worker: $(VENV)/.test
+	$(VENV)/bin/celery -A config worker -Q default,reminders,urgent,sync -l INFO
+
+beat: $(VENV)/.test
+	$(VENV)/bin/celery -A config beat -l INFO
+
+provider-stub: $(VENV)/.test
+	$(PY) manage.py run_provider_stub --port 8765
+
+# ------------------------------------------------------------------ benchmarks (not tests)
+bench: bench-stats bench-posts bench-tasks bench-sync
+
+bench-stats: venv-test services
+	$(PY) bench/stats_bench.py
+
+bench-posts: venv-test services
+	$(PY) bench/posts_bench.py
+
+bench-tasks: venv-test services
+	$(PY) bench/tasks_bench.py
+
+bench-sync: venv-test services
+	$(PY) bench/sync_bench.py

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def active(self) -> UserQuerySet:
+        return self.filter(is_active=True)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("email is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("role", User.Role.MEMBER)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(role=User.Role.ADMIN, is_superuser=True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Login by email. `is_staff` follows `role` (admin only); accounts.services keeps groups in sync.
+
+    Saving diffs the provider-tracked fields (SYNC_TRACKED_FIELDS) against the values loaded
+    from the database and hands the change to syncqueue in the same transaction.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        EDITOR = "editor", "Editor"
+        MEMBER = "member", "Member"
+
+    email = models.EmailField(unique=True, max_length=254)
+    name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER, db_index=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, editable=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    # Attributes the provider sync watches (SYNC_TRACKED_FIELDS).
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone; empty = TIME_ZONE")
+    locale = models.CharField(max_length=16, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    marketing_opt_in = models.BooleanField(default=False)
+    plan = models.CharField(max_length=32, blank=True, default="free")
+
+    # Bumped by logout-all: every token carrying an older value is rejected.
+    token_version = models.PositiveIntegerField(default=0, editable=False)
+    # Bumped with every captured attribute change; the provider applies only higher versions.
+    sync_version = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [models.Index(fields=["date_joined"], name="user_date_joined_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+    @property
+    def is_editor_or_admin(self) -> bool:
+        return self.role in (self.Role.ADMIN, self.Role.EDITOR)
+
+    # ------------------------------------------------------------------ change capture
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> User:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_tracked = instance.tracked_values()
+        return instance
+
+    def tracked_values(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in settings.SYNC_TRACKED_FIELDS
+            if name in self.__dict__  # deferred fields aren't loaded and can't have changed here
+        }
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from syncqueue.services import outbox_capture_user_change
+
+        self.is_staff = self.role == self.Role.ADMIN
+        is_creation = self._state.adding
+        before = getattr(self, "_loaded_tracked", {})
+        after = self.tracked_values()
+        changed = sorted(
+            name for name, value in after.items() if is_creation or before.get(name) != value
+        )
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            changed = [name for name in changed if name in set(update_fields)]
+        if not changed:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic(using=kwargs.get("using") or "default"):
+            super().save(*args, **kwargs)
+            outbox_capture_user_change(user=self, changed_fields=changed, is_creation=is_creation)
+        self._loaded_tracked = self.tracked_values()

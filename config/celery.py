@@ -1,0 +1,150 @@
+"""The Celery app, its routing and the one beat schedule.
+
+Jobs live in each app's `jobs.py` (never `tasks.py`: that is an app name here).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, signals
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("platform", task_cls="core.jobs:GuardedTask")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _configure() -> None:
+    from django.conf import settings
+
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        # A job whose worker died is redelivered; core.jobs.GuardedTask drops poison messages.
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT_SECONDS,
+        task_time_limit=settings.CELERY_TASK_TIME_LIMIT_SECONDS,
+        # Redis redelivers unacked messages after this; it must exceed every hard limit, and no
+        # countdown/ETA may exceed it either (waits are done with next_attempt_at + beat instead).
+        broker_transport_options={
+            "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT_SECONDS,
+            "socket_timeout": 1.0,
+            "socket_connect_timeout": 1.0,
+        },
+        broker_connection_timeout=1.0,
+        broker_connection_retry_on_startup=True,
+        # Request paths publish once; durable rows and beat ticks catch up on failures.
+        task_publish_retry=False,
+        task_default_queue="default",
+        task_create_missing_queues=True,
+        task_routes=TASK_ROUTES,
+        beat_schedule=BEAT_SCHEDULE,
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=True,
+        task_send_sent_event=False,
+    )
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        app.conf.broker_transport_options["visibility_timeout"] = (
+            settings.CELERY_VISIBILITY_TIMEOUT_SECONDS
+        )
+
+
+QUEUES = ("default", "reminders", "urgent", "sync")
+
+TASK_ROUTES = {
+    "stats.jobs.*": {"queue": "urgent"},
+    "syncqueue.jobs.*": {"queue": "sync"},
+    "posts.jobs.*": {"queue": "default"},
+    "tasks.jobs.send_overdue_alerts*": {"queue": "urgent"},
+    "tasks.jobs.send_overdue_alert*": {"queue": "urgent"},
+    "tasks.jobs.*reminder*": {"queue": "reminders"},
+    "tasks.jobs.*": {"queue": "default"},
+    "monitoring.jobs.*": {"queue": "default"},
+    "accounts.jobs.*": {"queue": "default"},
+}
+
+BEAT_SCHEDULE = {
+    # Refresh the stats entry a minute before its 5-minute freshness ends, so requests only read.
+    "stats-refresh": {"task": "stats.jobs.refresh_stats_snapshot", "schedule": 240.0},
+    # Enqueue listener jobs for post events the after-commit relay missed (crash between commit and enqueue).
+    "posts-relay-sweep": {"task": "posts.jobs.relay_pending_post_events", "schedule": 60.0},
+    # Flush the Redis view counters into Post.view_count in bulk.
+    "posts-flush-views": {"task": "posts.jobs.flush_post_views", "schedule": 60.0},
+    # Delete delivered post events older than POSTS_EVENT_RETENTION_DAYS, in chunks (03:10 UTC daily).
+    "posts-purge-events": {
+        "task": "posts.jobs.purge_post_events",
+        "schedule": crontab(hour=3, minute=10),
+    },
+    # Every 5 minutes: users whose local 09:00 just passed get reminders for tasks due tomorrow.
+    "tasks-daily-reminders": {
+        "task": "tasks.jobs.schedule_daily_reminders",
+        "schedule": crontab(minute="*/5"),
+    },
+    # Hourly, on the hour: reminders for overdue tasks, on the urgent queue.
+    "tasks-overdue-alerts": {
+        "task": "tasks.jobs.schedule_overdue_alerts",
+        "schedule": crontab(minute=0),
+    },
+    # Every 6 hours: global task statistics into the coordination Redis.
+    "tasks-global-statistics": {
+        "task": "tasks.jobs.compute_global_task_statistics",
+        "schedule": crontab(minute=5, hour="*/6"),
+    },
+    # Every 15 minutes: users whose local Monday 08:00 just passed get last week's digest.
+    "tasks-weekly-digests": {
+        "task": "tasks.jobs.schedule_weekly_digests",
+        "schedule": crontab(minute="*/15"),
+    },
+    # Delete reminder/digest ledger rows older than TASKS_LEDGER_RETENTION_DAYS (03:20 UTC daily).
+    "tasks-purge-ledgers": {
+        "task": "tasks.jobs.purge_task_ledgers",
+        "schedule": crontab(hour=3, minute=20),
+    },
+    # Every minute: retry due failed outbox rows, flush old partial batches, reclaim expired leases.
+    "sync-tick": {"task": "syncqueue.jobs.sync_tick", "schedule": 60.0},
+    # Hourly: full sweep of the outbox (stuck rows, alerts on backlog age and parked rows).
+    "sync-sweep": {"task": "syncqueue.jobs.sync_sweep", "schedule": crontab(minute=30)},
+    # Delete sent/superseded rows and old provider calls beyond retention (03:30 UTC daily).
+    "sync-archive": {"task": "syncqueue.jobs.sync_archive", "schedule": crontab(hour=3, minute=30)},
+    # Every minute: evaluate alert thresholds and send/resolve Slack/Discord alerts.
+    "monitoring-evaluate-alerts": {"task": "monitoring.jobs.evaluate_alerts", "schedule": 60.0},
+    # Every 15 seconds: refresh the gauges a scrape reads (queue sizes, outbox, budgets).
+    "monitoring-refresh-gauges": {"task": "monitoring.jobs.refresh_gauges", "schedule": 15.0},
+    # Delete alert events older than ALERT_EVENT_RETENTION_DAYS (03:40 UTC daily).
+    "monitoring-purge-alerts": {
+        "task": "monitoring.jobs.purge_alert_events",
+        "schedule": crontab(hour=3, minute=40),
+    },
+    # Delete expired and blacklisted refresh tokens (simplejwt's flushexpiredtokens), 03:00 UTC daily.
+    "accounts-flush-expired-tokens": {
+        "task": "accounts.jobs.flush_expired_tokens",
+        "schedule": crontab(hour=3, minute=0),
+    },
+}
+
+_configure()
+app.autodiscover_tasks(related_name="jobs")
+
+
+@signals.task_prerun.connect
+def _reset_job_context(task_id: str | None = None, **_: object) -> None:
+    """Each job starts with fresh read-your-writes state and its own request id."""
+    from core.context import reset_unit_of_work
+
+    reset_unit_of_work(request_id=task_id)
+
+
+@signals.worker_process_init.connect
+def _reset_clients_after_fork(**_: object) -> None:
+    from core import redis as coordination
+
+    coordination.reset_clients()

@@ -1,0 +1,109 @@
+"""Primary/replica routing for every query in the project.
+
+- Writes and migrations go to `default` (the primary).
+- Reads go to a random healthy replica, except when they must see a write:
+  inside `atomic()` on the primary, after any write in the same request or job
+  (a context variable reset per request and per job), and for REPLICA_PIN_SECONDS after
+  the user's last write (a coordination key read at authentication), so the next request
+  and any cache fill see the user's own write despite replica lag.
+- A replica that fails to connect is skipped in this process for REPLICA_DOWN_SECONDS and
+  reads fall back to `default`; a dead replica never fails a read.
+- No replicas configured → everything goes to `default`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from core import redis as coordination
+from core.context import has_written_var, is_pinned_var
+
+logger = logging.getLogger(__name__)
+
+PRIMARY = "default"
+
+_down_until: dict[str, float] = {}
+_down_lock = threading.Lock()
+
+
+def pin_key(user_id: int) -> str:
+    return f"db:v1:pin:{user_id}"
+
+
+def mark_replica_down(alias: str) -> None:
+    with _down_lock:
+        _down_until[alias] = time.monotonic() + settings.REPLICA_DOWN_SECONDS
+    logger.warning("replica marked down alias=%s seconds=%s", alias, settings.REPLICA_DOWN_SECONDS)
+
+
+def healthy_replicas() -> list[str]:
+    now = time.monotonic()
+    return [alias for alias in settings.DATABASE_REPLICAS if _down_until.get(alias, 0) <= now]
+
+
+def _is_reachable(alias: str) -> bool:
+    connection = connections[alias]
+    if connection.connection is not None:
+        return True  # already open; CONN_HEALTH_CHECKS re-validates it per request
+    try:
+        connection.ensure_connection()
+    except DatabaseError:
+        mark_replica_down(alias)
+        return False
+    return True
+
+
+def must_read_primary() -> bool:
+    return has_written_var.get() or is_pinned_var.get() or connections[PRIMARY].in_atomic_block
+
+
+def pin_user_to_primary(*, user_id: int) -> None:
+    """After a write: this user's next requests read the primary for REPLICA_PIN_SECONDS."""
+    if not settings.DATABASE_REPLICAS:
+        return
+    try:
+        coordination.value_set(pin_key(user_id), b"1", ttl_seconds=settings.REPLICA_PIN_SECONDS)
+    except coordination.CoordinationUnavailable:
+        logger.warning("replica pin not stored: coordination down user_id=%s", user_id)
+
+
+def apply_user_pin(*, user_id: int) -> None:
+    """At authentication: if the user wrote recently, read the primary for this request."""
+    if not settings.DATABASE_REPLICAS:
+        return
+    try:
+        if coordination.value_get(pin_key(user_id)) is not None:
+            is_pinned_var.set(True)
+    except coordination.CoordinationUnavailable:
+        is_pinned_var.set(True)  # can't tell: the primary is always correct
+
+
+class PrimaryReplicaRouter:
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        if not settings.DATABASE_REPLICAS or must_read_primary():
+            return PRIMARY
+        candidates = healthy_replicas()
+        random.shuffle(candidates)
+        for alias in candidates:
+            if _is_reachable(alias):
+                return alias
+        return PRIMARY
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        has_written_var.set(True)
+        return PRIMARY
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return True  # replicas mirror the primary: every object lives in the same database
+
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: Any
+    ) -> bool:
+        return db == PRIMARY

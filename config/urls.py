@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# Each app's urls.py spells out its full paths below /api/ (e.g. "v1/posts", "v2/posts").
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("stats.urls")),
+    path("api/", include("accounts.urls")),
+    path("api/", include("posts.urls")),
+    path("api/", include("tasks.urls")),
+    path("api/", include("syncqueue.urls")),
+    path("api/", include("monitoring.urls")),
+    path("", include("posts.site_urls")),
+    path("", include("monitoring.ops_urls")),
+]
+
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.page_not_found"
+handler500 = "core.errors.server_error"

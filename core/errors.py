@@ -1,0 +1,268 @@
+"""RFC 9457 problem details for every error the API returns.
+
+`type` is `about:blank` for plain HTTP errors and `/problems/<code>` for domain errors;
+`errors` maps dotted field paths to message lists (`non_field_errors` for object level).
+One handler serves DRF; `handler400/403/404/500` and the CSRF view serve the rest of `/api/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults as django_defaults
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A business-rule failure with its own problem type (`/problems/<code>`)."""
+
+    status_code = 400
+    code = "invalid"
+    title = "Invalid request"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        errors: dict[str, list[str]] | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail or self.title
+        self.code = code or self.code
+        self.status_code = status or self.status_code
+        self.errors = errors or {}
+        self.title = title or self.title
+        self.headers = headers or {}
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class ServiceUnavailable(DomainError):
+    status_code = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, detail: str = "", *, retry_after_seconds: int = 1, **kwargs: Any) -> None:
+        headers = {"Retry-After": str(retry_after_seconds)}
+        super().__init__(detail, headers=headers, **kwargs)
+
+
+def problem_body(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    is_domain: bool = False,
+) -> dict[str, Any]:
+    return {
+        "type": f"/problems/{code}" if is_domain else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": errors or {},
+    }
+
+
+def _finish(response: HttpResponse, status: int, headers: dict[str, str] | None) -> HttpResponse:
+    for name, value in (headers or {}).items():
+        response[name] = value
+    if status in (429, 503):
+        response["Cache-Control"] = "no-store"
+        response.setdefault("Retry-After", "1")
+    return response
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    is_domain: bool = False,
+) -> JsonResponse:
+    """A problem+json response for plain Django code paths (middleware, handlers, plain views)."""
+    body = problem_body(
+        status=status, code=code, detail=detail, title=title, errors=errors, is_domain=is_domain
+    )
+    response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    return _finish(response, status, headers)
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail → {"dotted.path": ["message", ...]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = (
+                api_settings.NON_FIELD_ERRORS_KEY
+                if key in ("non_field_errors", "__all__")
+                else str(key)
+            )
+            path = f"{prefix}.{name}" if prefix else name
+            flat.update(flatten_errors(value, path))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            flat.setdefault(prefix or api_settings.NON_FIELD_ERRORS_KEY, []).extend(
+                str(item) for item in detail
+            )
+        else:
+            for index, item in enumerate(detail):
+                flat.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat.setdefault(prefix or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(detail))
+    return flat
+
+
+def _first_code(detail: Any) -> str | None:
+    if isinstance(detail, dict):
+        for value in detail.values():
+            code = _first_code(value)
+            if code:
+                return code
+    elif isinstance(detail, list):
+        for value in detail:
+            code = _first_code(value)
+            if code:
+                return code
+    else:
+        return getattr(detail, "code", None)
+    return None
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every error becomes problem+json; unknown ones stay 500s."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, DomainError):
+        return _drf_problem(
+            status=exc.status_code,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            is_domain=True,
+        )
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        return _drf_problem(
+            status=413, code="payload_too_large", detail="Request body is too large."
+        )
+    elif isinstance(exc, DjangoValidationError):
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        exc = drf.ValidationError(detail)
+
+    if not isinstance(exc, drf.APIException):
+        return None  # a real bug: Django's handler500 answers without leaking anything
+
+    if isinstance(exc, drf.ValidationError):
+        errors = flatten_errors(exc.detail)
+        return _drf_problem(
+            status=exc.status_code,
+            code="invalid",
+            title="Invalid input",
+            detail="The request has invalid fields; see errors.",
+            errors=errors,
+        )
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if isinstance(exc, drf.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    extra_headers = getattr(exc, "headers", None)
+    if isinstance(extra_headers, dict):
+        headers.update(extra_headers)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+    return _drf_problem(status=exc.status_code, code=str(code), detail=str(detail), headers=headers)
+
+
+def _drf_problem(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    title: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    is_domain: bool = False,
+) -> Response:
+    body = problem_body(
+        status=status, code=code, detail=detail, title=title, errors=errors, is_domain=is_domain
+    )
+    response = Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    _finish(response, status, headers)
+    return response
+
+
+# --------------------------------------------------------------------------- Django handlers
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(status=400, code="bad_request", detail="Bad request.")
+    return django_defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            status=403, code="permission_denied", detail="You do not have permission to do this."
+        )
+    return django_defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(status=404, code="not_found", detail="Not found.")
+    return django_defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            status=500,
+            code="server_error",
+            detail="An unexpected error occurred. It has been logged.",
+        )
+    return django_defaults.server_error(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if _is_api(request):
+        return problem_response(status=403, code="csrf_failed", detail="CSRF verification failed.")
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason)

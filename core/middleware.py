@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
+
+from core.context import has_written_var, request_id_var, reset_unit_of_work
+from core.errors import problem_response
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def _resolved_user(request: HttpRequest):
+    """The user if authentication already ran; never triggers a session lookup."""
+    user = request.__dict__.get("user")
+    if isinstance(user, SimpleLazyObject):
+        user = None if user._wrapped is empty else user._wrapped
+    return user
+
+
+class RequestContextMiddleware:
+    """Request id in and out (X-Request-ID), fresh read-your-writes state per request, and
+    the cross-request primary pin after a write."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        reset_unit_of_work(request_id=incoming if _REQUEST_ID_RE.match(incoming) else None)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id_var.get()
+        if has_written_var.get():
+            user = _resolved_user(request)
+            if user is not None and user.is_authenticated:
+                from config.db_router import pin_user_to_primary
+
+                pin_user_to_primary(user_id=user.pk)
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """413 for API bodies over API_MAX_BODY_BYTES, decided from Content-Length before parsing.
+    Bodies without a length are capped by DATA_UPLOAD_MAX_MEMORY_SIZE when read."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            raw_length = request.META.get("CONTENT_LENGTH") or "0"
+            try:
+                length = int(raw_length)
+            except ValueError:
+                return problem_response(
+                    status=400, code="bad_request", detail="Invalid Content-Length."
+                )
+            if length > settings.API_MAX_BODY_BYTES:
+                return problem_response(
+                    status=413,
+                    code="payload_too_large",
+                    detail=f"Request body exceeds {settings.API_MAX_BODY_BYTES} bytes.",
+                )
+        return self.get_response(request)

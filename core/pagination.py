@@ -1,0 +1,53 @@
+"""Page-number pagination: `?page=&page_size=` (20, max 100), `meta.pagination`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size = settings.API_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = settings.API_MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Any) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationError({"page_size": ["Must be an integer."]}) from None
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
+        return size
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list | None:
+        raw = request.query_params.get(self.page_query_param, "1")
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValidationError({"page": ["Must be a positive integer."]})
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = Response(data)
+        response.envelope_meta = {"pagination": self.pagination_meta()}  # type: ignore[attr-defined]
+        return response
+
+    def pagination_meta(self) -> dict[str, int]:
+        total = self.page.paginator.count
+        size = self.page.paginator.per_page
+        return {
+            "page": self.page.number,
+            "page_size": size,
+            "total": total,
+            "total_pages": max(1, math.ceil(total / size)) if size else 1,
+        }
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return schema

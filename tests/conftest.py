@@ -1,0 +1,159 @@
+"""Test-wide fixtures: real MariaDB + Redis (see Makefile `test`), eager jobs by default.
+
+Redis hygiene: tests own three Redis DB numbers (coordination, cache, broker: from the
+URLs the Makefile sets) and flush only the first two between tests, never the broker's
+and never FLUSHALL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from config.celery import app as celery_app
+from core import limiter
+from core import redis as coordination
+
+# Eager unless a test asks for the live worker; errors surface in the test.
+celery_app.conf.task_always_eager = True
+celery_app.conf.task_eager_propagates = True
+
+
+def pytest_configure(config: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SECURE_SSL_REDIRECT = False
+
+
+def _flush_test_redis() -> None:
+    import redis as redis_lib
+
+    for url in {settings.REDIS_URL, settings.REDIS_CACHE_URL} - {""}:
+        client = redis_lib.Redis.from_url(url, socket_timeout=2)
+        try:
+            db = client.connection_pool.connection_kwargs.get("db", 0)
+            assert db != 0, f"tests refuse to flush Redis DB 0 ({url}); use a dedicated DB number"
+            client.flushdb()
+        finally:
+            client.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_coordination_state() -> Iterator[None]:
+    coordination.reset_clients()
+    limiter.local_limiter.clear()
+    _flush_test_redis()
+    yield
+    coordination.reset_clients()
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def admin_user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(role="admin")
+
+
+@pytest.fixture
+def auth_client(user):
+    """An APIClient authenticated as `user` with a real JWT."""
+    from rest_framework.test import APIClient
+
+    from tests.factories import access_token_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    from rest_framework.test import APIClient
+
+    from tests.factories import access_token_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(admin_user)}")
+    client.user = admin_user
+    return client
+
+
+class StatementCounter:
+    """Counts SQL statements on every connection (thread-safe), via execute_wrapper."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, execute, sql, params, many, context):
+        with self._lock:
+            self.statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def matching(self, fragment: str) -> list[str]:
+        return [sql for sql in self.statements if fragment.lower() in sql.lower()]
+
+
+@pytest.fixture(scope="session")
+def live_worker(django_db_setup, django_db_blocker):
+    """One in-thread Celery worker on the real broker for the session (transactional tests only).
+
+    Queues are purged first so leftovers of an earlier run never execute here.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import QUEUES
+
+    celery_app.conf.task_always_eager = False
+    with celery_app.connection_for_write() as conn:
+        for queue in QUEUES:
+            conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
+    with django_db_blocker.unblock(), start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        queues=list(QUEUES),
+        loglevel="WARNING",
+        shutdown_timeout=10,
+    ) as worker:
+        yield worker
+    celery_app.conf.task_always_eager = True
+    for alias in connections:
+        connections[alias].close()
+
+
+def _queue_exists(conn: Any, queue: str) -> bool:
+    try:
+        conn.default_channel.queue_declare(queue=queue, passive=True)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def eager_off(live_worker) -> Iterator[None]:
+    """Publish to the live worker for this test (pair with transactional db)."""
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True
