@@ -128,15 +128,18 @@ def live_worker(django_db_setup, django_db_blocker):
     with celery_app.connection_for_write() as conn:
         for queue in QUEUES:
             conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
-    with django_db_blocker.unblock(), start_worker(
-        celery_app,
-        pool="threads",
-        concurrency=4,
-        perform_ping_check=False,
-        queues=list(QUEUES),
-        loglevel="WARNING",
-        shutdown_timeout=10,
-    ) as worker:
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=4,
+            perform_ping_check=False,
+            queues=list(QUEUES),
+            loglevel="WARNING",
+            shutdown_timeout=10,
+        ) as worker,
+    ):
         yield worker
     celery_app.conf.task_always_eager = True
     for alias in connections:
