@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.errors import api_not_found
 
 # Each app's urls.py spells out its full paths below /api/ (e.g. "v1/posts", "v2/posts").
 urlpatterns = [
@@ -17,6 +19,8 @@ urlpatterns = [
     path("api/", include("monitoring.urls")),
     path("", include("posts.site_urls")),
     path("", include("monitoring.ops_urls")),
+    # Anything else under /api/ is a problem+json 404, in DEBUG too (never the HTML debug page).
+    re_path(r"^api/", api_not_found),
 ]
 
 handler400 = "core.errors.bad_request"

@@ -230,6 +230,10 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    return problem_response(status=404, code="not_found", detail="Not found.")
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return problem_response(status=400, code="bad_request", detail="Bad request.")

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core import redis as coordination
+
+
+def test_lock_is_token_checked():
+    token = coordination.lock_acquire("core:v1:test-lock", ttl_seconds=5)
+    assert token
+    assert coordination.lock_acquire("core:v1:test-lock", ttl_seconds=5) is None
+    assert coordination.lock_release("core:v1:test-lock", "not-the-token") is False
+    assert coordination.lock_release("core:v1:test-lock", token) is True
+    assert coordination.lock_acquire("core:v1:test-lock", ttl_seconds=5)
+
+
+def test_expired_lock_taken_by_another_is_not_released_by_the_former_holder():
+    first = coordination.lock_acquire("core:v1:lk", ttl_seconds=0.05)
+    time.sleep(0.1)  # let Redis expire it: the only way to show a real PX expiry
+    second = coordination.lock_acquire("core:v1:lk", ttl_seconds=5)
+    assert second
+    assert coordination.lock_release("core:v1:lk", first) is False
+    assert coordination.value_get("core:v1:lk") == second.encode()
+
+
+@pytest.mark.parametrize("use_redis", [True, False])
+def test_generations_start_from_epoch_ms_and_bump(settings, use_redis):
+    if not use_redis:
+        settings.REDIS_URL = ""
+    first = coordination.generation_get("tasks:v1:gen:1")
+    assert first > 1_600_000_000_000
+    assert coordination.generation_bump("tasks:v1:gen:1") == first + 1
+    assert coordination.generation_get("tasks:v1:gen:1") == first + 1
+
+
+def test_unreachable_redis_trips_the_breaker(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with pytest.raises(coordination.CoordinationUnavailable):
+        coordination.value_get("x")
+    started = time.monotonic()
+    with pytest.raises(coordination.CoordinationUnavailable, match="breaker"):
+        coordination.value_get("x")
+    assert time.monotonic() - started < 0.01
+    assert coordination.generation_get("tasks:v1:gen:1") is None  # unknown → bypass cache
+
+
+def test_embedded_mode_helpers_work_in_process(settings):
+    settings.REDIS_URL = ""
+    assert coordination.counter_incr("c", 2) == 2
+    assert coordination.hash_incr("h", "a", 3) == 3
+    assert coordination.value_set("k", "v", nx=True) is True
+    assert coordination.value_set("k", "w", nx=True) is False
+    assert coordination.value_get("k") == b"v"
