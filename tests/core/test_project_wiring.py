@@ -1,0 +1,68 @@
+"""Project-wide invariants: every DRF view limits first; Celery is configured as documented."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.views import APIView
+
+from config.celery import BEAT_SCHEDULE, QUEUES, app
+from core.views import LimitFirstMixin
+
+
+def _view_classes(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _view_classes(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            cls = getattr(pattern.callback, "cls", None) or getattr(
+                pattern.callback, "view_class", None
+            )
+            if cls is not None:
+                yield prefix + str(pattern.pattern), cls
+
+
+def test_every_api_view_decides_the_rate_limit_before_permissions():
+    offenders = [
+        route
+        for route, cls in _view_classes(get_resolver().url_patterns)
+        if route.startswith("api/v")
+        and isinstance(cls, type)
+        and issubclass(cls, APIView)
+        and not issubclass(cls, LimitFirstMixin)
+    ]
+    assert offenders == []
+
+
+def test_celery_is_json_only_acks_late_and_bounded():
+    conf = app.conf
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_ignore_result is True
+    assert conf.task_soft_time_limit < conf.task_time_limit
+    # Redis redelivers unacked jobs after the visibility timeout: it must exceed every hard limit.
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+    assert conf.task_publish_retry is False
+
+
+def test_routes_send_each_area_to_its_queue():
+    router = app.amqp.router
+    expected = {
+        "stats.jobs.refresh_stats_snapshot": "urgent",
+        "syncqueue.jobs.sync_tick": "sync",
+        "posts.jobs.relay_pending_post_events": "default",
+        "tasks.jobs.send_daily_reminder_chunk": "reminders",
+    }
+    for name, queue in expected.items():
+        assert router.route({}, name)["queue"].name == queue, name
+    assert set(QUEUES) == {"default", "reminders", "urgent", "sync"}
+
+
+def test_every_beat_entry_names_a_registered_job():
+    app.loader.import_default_modules()
+    missing = sorted(
+        entry["task"] for entry in BEAT_SCHEDULE.values() if entry["task"] not in app.tasks
+    )
+    assert missing == []
