@@ -143,6 +143,14 @@ def _reset_job_context(task_id: str | None = None, **_: object) -> None:
     reset_unit_of_work(request_id=task_id)
 
 
+@signals.worker_init.connect
+def _check_coordination_policy(**_: object) -> None:
+    """Refuse to start a worker on an evicting coordination Redis (production)."""
+    from core.checks import verify_at_startup
+
+    verify_at_startup(process="celery worker")
+
+
 @signals.worker_process_init.connect
 def _reset_clients_after_fork(**_: object) -> None:
     from core import redis as coordination
