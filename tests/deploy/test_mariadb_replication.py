@@ -151,7 +151,7 @@ def test_replica_config_replicates_and_refuses_writes(primary_and_replica):
     app_conn = MySQLdb.connect(
         host="127.0.0.1", port=replica.port, user="app", passwd="app-pass", db="app"
     )
-    with pytest.raises(MySQLdb.OperationalError, match="read-only|READ-ONLY|read_only"):
+    with pytest.raises(MySQLdb.OperationalError, match=r"(?i)read.only"):
         app_conn.cursor().execute("INSERT INTO t VALUES (2, 'nope')")
     app_conn.close()
 
