@@ -269,6 +269,8 @@ STATS_MAX_STALE_SECONDS = env.int("STATS_MAX_STALE_SECONDS", default=600)
 STATS_LKG_MAX_AGE_SECONDS = env.int("STATS_LKG_MAX_AGE_SECONDS", default=86_400)
 STATS_LOCK_SECONDS = env.int("STATS_LOCK_SECONDS", default=10)
 STATS_COLD_WAIT_MS = env.int("STATS_COLD_WAIT_MS", default=300)
+# Upper bound of max-age on GET /api/stats (shared caches, nginx microcache); never past freshness.
+STATS_HTTP_MAX_AGE_SECONDS = env.int("STATS_HTTP_MAX_AGE_SECONDS", default=60)
 
 # --------------------------------------------------------------------------- posts
 POSTS_V1_CACHE_SECONDS = env.int("POSTS_V1_CACHE_SECONDS", default=600)
@@ -305,6 +307,9 @@ SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=8)
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
 SYNC_RETENTION_DAYS = env.int("SYNC_RETENTION_DAYS", default=14)
 SYNC_CALL_RETENTION_DAYS = env.int("SYNC_CALL_RETENTION_DAYS", default=30)
+# Alert when the oldest unsent row is older than this, or the batch budget ran out this many windows in a row.
+SYNC_ALERT_BACKLOG_AGE_SECONDS = env.int("SYNC_ALERT_BACKLOG_AGE_SECONDS", default=1800)
+SYNC_ALERT_EXHAUSTED_WINDOWS = env.int("SYNC_ALERT_EXHAUSTED_WINDOWS", default=3)
 
 # --------------------------------------------------------------------------- monitoring
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from stats.views import StatsView
+
+urlpatterns = [
+    path("stats", StatsView.as_view(), name="stats"),
+]
