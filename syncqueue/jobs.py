@@ -1,0 +1,78 @@
+"""Celery jobs of the sync relay (queue `sync`, see config/celery.py).
+
+Jobs never wait with countdowns: rows that must wait carry `next_attempt_at`, and the
+every-minute `sync_tick` picks them up. Redis down → the run sends nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from core import redis as coordination
+from syncqueue import keys
+from syncqueue.services import (
+    outbox_alerts_evaluate,
+    outbox_archive,
+    outbox_push,
+    outbox_reclaim_expired,
+    outbox_tick,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
+def push_outbox_batches() -> dict:
+    """Send full batches while a full batch is due and the budget lasts (enqueued after commit
+    by the backlog check). Idempotent: it only claims due rows."""
+    try:
+        report = outbox_push()
+    except coordination.CoordinationUnavailable as exc:
+        logger.warning("sync push skipped: coordination down error=%s", exc)
+        return {"skipped": "coordination_unavailable"}
+    finally:
+        try:
+            coordination.value_delete(keys.KICK_KEY)
+        except coordination.CoordinationUnavailable:
+            logger.warning("sync kick key not cleared; it expires on its own")
+    return {
+        "batch_calls": report.batch_calls,
+        "single_calls": report.single_calls,
+        "stopped": report.stopped_because,
+    }
+
+
+@shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
+def sync_tick() -> dict:
+    """Every minute: reclaim expired leases, send due full batches, flush old partial batches
+    and due retries, then evaluate the sync alerts."""
+    try:
+        report = outbox_tick()
+    except coordination.CoordinationUnavailable as exc:
+        logger.warning("sync tick sent nothing: coordination down error=%s", exc)
+        report = None
+    outbox_alerts_evaluate()
+    if report is None:
+        return {"skipped": "coordination_unavailable"}
+    return {
+        "batch_calls": report.batch_calls,
+        "single_calls": report.single_calls,
+        "reclaimed": report.reclaimed,
+        "stopped": report.stopped_because,
+    }
+
+
+@shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
+def sync_sweep() -> dict:
+    """Hourly backstop: reclaim expired leases and re-evaluate alerts."""
+    reclaimed = outbox_reclaim_expired()
+    firing = outbox_alerts_evaluate()
+    return {"reclaimed": reclaimed, "firing": [key for key, on in firing.items() if on]}
+
+
+@shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
+def sync_archive() -> dict:
+    """Daily: delete sent/superseded rows and old provider calls past retention, in chunks."""
+    return outbox_archive()

@@ -1,0 +1,40 @@
+"""Outbox capture and delivery: the public entry points of syncqueue.
+
+Other apps use `outbox_capture_user_change` (called by `accounts.models.User.save`) and
+`outbox_write` (bulk capture); jobs, commands and the admin use the rest.
+"""
+
+from __future__ import annotations
+
+from syncqueue.services.capture import (
+    outbox_backlog_check,
+    outbox_capture_user_change,
+    outbox_write,
+)
+from syncqueue.services.maintenance import outbox_alerts_evaluate, outbox_archive
+from syncqueue.services.relay import (
+    RunReport,
+    backoff_seconds,
+    outbox_claim,
+    outbox_push,
+    outbox_reclaim_expired,
+    outbox_requeue,
+    outbox_send_batch,
+    outbox_tick,
+)
+
+__all__ = [
+    "RunReport",
+    "backoff_seconds",
+    "outbox_alerts_evaluate",
+    "outbox_archive",
+    "outbox_backlog_check",
+    "outbox_capture_user_change",
+    "outbox_claim",
+    "outbox_push",
+    "outbox_reclaim_expired",
+    "outbox_requeue",
+    "outbox_send_batch",
+    "outbox_tick",
+    "outbox_write",
+]

@@ -1,0 +1,143 @@
+"""Capture: a tracked-attribute change becomes (or merges into) an outbox row in the
+caller's transaction, and the user's `sync_version` moves up by one."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from syncqueue.models import OutboxRecord, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+
+def _attributes(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in settings.SYNC_TRACKED_FIELDS if name in values}
+
+
+def outbox_capture_user_change(*, user: Any, changed_fields: list[str], is_creation: bool) -> None:
+    """Record a tracked-attribute change in the outbox, in the caller's transaction.
+
+    Bumps `User.sync_version` with a conditional UPDATE (the user row stays locked until the
+    caller commits, so versions follow commit order), reads back the row's tracked state and
+    writes or merges the user's one unsent row (SYNC_COALESCE). Rolled back → nothing stays.
+    """
+    user_model = type(user)
+    using = user._state.db or "default"
+    user_model.objects.using(using).filter(pk=user.pk).update(sync_version=F("sync_version") + 1)
+    row = (
+        user_model.objects.using(using)
+        .filter(pk=user.pk)
+        .values("sync_version", *settings.SYNC_TRACKED_FIELDS)
+        .get()
+    )
+    user.sync_version = row["sync_version"]
+    outbox_write(
+        user_id=user.pk, version=row["sync_version"], attributes=_attributes(row), using=using
+    )
+    transaction.on_commit(outbox_backlog_check, using=using)
+
+
+def outbox_write(
+    *,
+    user_id: int,
+    version: int,
+    attributes: dict[str, Any],
+    using: str = "default",
+    now: datetime | None = None,
+) -> None:
+    """Insert a row for this state, or merge it into the user's unsent row when coalescing."""
+    now = now or timezone.now()
+    payload = {"user_id": user_id, "attributes": attributes}
+    if not settings.SYNC_COALESCE:
+        OutboxRecord.objects.using(using).create(
+            user_id=user_id,
+            payload=payload,
+            version=version,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        return
+    connection = connections[using]
+    if connection.vendor == "mysql":
+        table = OutboxRecord._meta.db_table
+        with connection.cursor() as cursor:
+            # One statement: the unique unsent_user_id decides insert vs merge; a row being
+            # claimed right now holds its lock, so we wait and then insert a fresh row.
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, unsent_user_id, payload, version, status,"
+                " retry_count, last_error, next_attempt_at, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, 0, '', %s, %s, %s)"
+                " ON DUPLICATE KEY UPDATE payload = VALUES(payload),"
+                " version = GREATEST(version, VALUES(version)), updated_at = VALUES(updated_at)",
+                [
+                    user_id,
+                    user_id,
+                    json.dumps(payload),
+                    version,
+                    OutboxStatus.UNSENT,
+                    now,
+                    now,
+                    now,
+                ],
+            )
+        return
+    with transaction.atomic(using=using):
+        existing = (
+            OutboxRecord.objects.using(using)
+            .select_for_update()
+            .filter(unsent_user_id=user_id)
+            .first()
+        )
+        if existing is None:
+            OutboxRecord.objects.using(using).create(
+                user_id=user_id,
+                unsent_user_id=user_id,
+                payload=payload,
+                version=version,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        elif version > existing.version:
+            OutboxRecord.objects.using(using).filter(pk=existing.pk).update(
+                payload=payload, version=version, updated_at=now
+            )
+
+
+def outbox_backlog_check() -> bool:
+    """After commit: if a full batch is waiting, enqueue the push job (at most one queued).
+
+    Cheap: one index probe (the SYNC_BATCH_SIZE-th unsent row exists?) and, only then, a Redis
+    SET NX that dedupes enqueues across processes. Never raises. Returns whether it enqueued.
+    """
+    from core import redis as coordination
+    from core.jobs import enqueue
+    from syncqueue import keys
+
+    try:
+        size = settings.SYNC_BATCH_SIZE
+        has_full_batch = (
+            OutboxRecord.objects.filter(status=OutboxStatus.UNSENT)
+            .order_by("status", "next_attempt_at", "id")
+            .values_list("id", flat=True)[size - 1 : size]
+            .exists()
+        )
+        if not has_full_batch:
+            return False
+        if not coordination.value_set(keys.KICK_KEY, "1", ttl_seconds=30, nx=True):
+            return False
+        from syncqueue.jobs import push_outbox_batches
+
+        return enqueue(push_outbox_batches)
+    except Exception as exc:  # after commit nothing may fail the caller; the tick catches up
+        logger.warning("sync backlog check skipped error=%s", exc)
+        return False
