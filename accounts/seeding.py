@@ -1,18 +1,33 @@
-"""Bulk users for seed_demo: one password hash, multi-row INSERTs, no save() capture."""
+"""Bulk users for seed_demo: one password hash, multi-row INSERTs, no save() capture.
+
+Rows are plain tuples written with `executemany`; on MariaDB/MySQL the driver folds them into
+multi-row `INSERT ... VALUES (...),(...)` statements of about STATEMENT_BYTES each. Group
+membership (role → group) is then added with one `INSERT ... SELECT` per id range, so seeded
+users are as consistent as ones made through accounts.services. 1,000,000 users take well
+under a minute on MariaDB (see the accounts report for the measured figure).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.roles import ROLE_GROUP_NAMES
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (documented demo login for make run)
-# 5,000 rows per INSERT keeps each statement well under max_allowed_packet.
-INSERT_BATCH_SIZE = 5_000
+# Rows per transaction: 10,000 keeps commits (one fsync each) rare and undo logs small.
+INSERT_BATCH_SIZE = 10_000
+# mysqlclient splits executemany into statements of at most this size (its default is 64 KiB,
+# i.e. ~300 rows a statement); 4 MiB stays under MariaDB's 16 MiB max_allowed_packet default.
+STATEMENT_BYTES = 4 * 1024 * 1024
+# Users per INSERT ... SELECT into the group membership table.
+MEMBERSHIP_RANGE = 100_000
 TIMEZONES = (
     "UTC",
     "Europe/Berlin",
@@ -21,45 +36,107 @@ TIMEZONES = (
     "Australia/Sydney",
     "Asia/Kolkata",
 )
+COLUMNS = (
+    "password",
+    "is_superuser",
+    "email",
+    "name",
+    "role",
+    "is_active",
+    "is_staff",
+    "date_joined",
+    "timezone",
+    "locale",
+    "phone",
+    "marketing_opt_in",
+    "plan",
+    "token_version",
+    "sync_version",
+)
+
+
+def _insert_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in COLUMNS)
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    return f"INSERT INTO {quote(User._meta.db_table)} ({columns}) VALUES ({placeholders})"
+
+
+def _write_rows(rows: list[tuple]) -> None:
+    with transaction.atomic():
+        if connection.vendor == "mysql":
+            connection.ensure_connection()
+            cursor = connection.connection.cursor()  # the driver's own: no per-row debug log
+            cursor.max_stmt_length = STATEMENT_BYTES
+            try:
+                cursor.executemany(_insert_sql(), rows)
+            finally:
+                cursor.close()
+        else:
+            with connection.cursor() as cursor:
+                cursor.executemany(_insert_sql(), rows)
+
+
+def _add_group_memberships(*, after_id: int) -> None:
+    """Every user with id > after_id joins the group of their role."""
+    membership = User.groups.through._meta
+    quote = connection.ops.quote_name
+    table, users = quote(membership.db_table), quote(User._meta.db_table)
+    last_id = User.objects.order_by("-id").values_list("id", flat=True).first() or after_id
+    groups = {name: Group.objects.get_or_create(name=name)[0].pk for name in ROLE_GROUP_NAMES}
+    sql = (
+        f"INSERT INTO {table} ({quote('user_id')}, {quote('group_id')}) "
+        f"SELECT {quote('id')}, %s FROM {users} "
+        f"WHERE {quote('id')} > %s AND {quote('id')} <= %s AND {quote('role')} = %s"
+    )
+    with connection.cursor() as cursor:
+        for low in range(after_id, last_id, MEMBERSHIP_RANGE):
+            high = min(low + MEMBERSHIP_RANGE, last_id)
+            with transaction.atomic():
+                for role, group_id in groups.items():
+                    cursor.execute(sql, [group_id, low, high, role])
 
 
 def seed(*, count: int, progress: Callable[[int], None]) -> int:
+    """Insert `count` users (the first one the demo admin, when missing). Returns rows made."""
     password = make_password(DEMO_PASSWORD)  # hashed once: hashing per row would take hours
-    now = timezone.now()
-    start = (User.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    joined = connection.ops.adapt_datetimefield_value(timezone.now())
+    before_id = User.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    number = before_id + 1  # email numbers continue after the highest id: no collisions
+    rows: list[tuple] = []
+    if count > 0 and not User.objects.filter(email=DEMO_EMAIL).exists():
+        demo = (password, True, DEMO_EMAIL, "Demo Admin", "admin", True, True, joined)
+        rows.append((*demo, "UTC", "en", "", False, "free", 0, 0))
     inserted = 0
-    if not User.objects.filter(email=DEMO_EMAIL).exists():
-        User.objects.bulk_create(
-            [
-                User(
-                    email=DEMO_EMAIL,
-                    name="Demo Admin",
-                    role=User.Role.ADMIN,
-                    is_staff=True,
-                    is_superuser=True,
-                    password=password,
-                    date_joined=now,
-                    timezone="UTC",
-                )
-            ]
+    while inserted + len(rows) < count:
+        rows.append(
+            (
+                password,
+                False,
+                f"user{number}@demo.example.com",
+                f"Demo User {number}",
+                "member",
+                True,
+                False,
+                joined,
+                TIMEZONES[number % len(TIMEZONES)],
+                "en",
+                "",
+                number % 3 == 0,
+                "free",
+                0,
+                0,
+            )
         )
-        inserted += 1
-    while inserted < count:
-        size = min(INSERT_BATCH_SIZE, count - inserted)
-        User.objects.bulk_create(
-            [
-                User(
-                    email=f"user{start + inserted + i}@demo.example.com",
-                    name=f"Demo User {start + inserted + i}",
-                    password=password,
-                    date_joined=now,
-                    timezone=TIMEZONES[(start + inserted + i) % len(TIMEZONES)],
-                    locale="en",
-                )
-                for i in range(size)
-            ],
-            batch_size=INSERT_BATCH_SIZE,
-        )
-        inserted += size
+        number += 1
+        if len(rows) == INSERT_BATCH_SIZE:
+            _write_rows(rows)
+            inserted += len(rows)
+            rows = []
+            progress(inserted)
+    if rows:
+        _write_rows(rows)
+        inserted += len(rows)
         progress(inserted)
+    _add_group_memberships(after_id=before_id)
     return inserted

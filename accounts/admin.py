@@ -1,0 +1,140 @@
+"""Django admin for users (email login). Groups follow the role; token/sync counters are
+read-only. simplejwt registers the outstanding/blacklisted token admins itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import User
+from accounts.services import LastAdmin, user_deactivate, user_logout_all, user_set_role
+
+
+class UserCreateForm(AdminUserCreationForm):
+    """Email, name, role and a password that is validated and hashed (never stored raw)."""
+
+    class Meta:
+        model = User
+        fields = ("email", "name", "role")
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        user = self.instance
+        if user.pk and user.role == User.Role.ADMIN and user.is_active:
+            leaves_admins = (
+                cleaned.get("role", user.role) != User.Role.ADMIN
+                or cleaned.get("is_active") is False
+            )
+            others = User.objects.filter(role=User.Role.ADMIN, is_active=True).exclude(pk=user.pk)
+            if leaves_admins and not others.exists():
+                raise forms.ValidationError(
+                    "The last active admin cannot be demoted or deactivated."
+                )
+        return cleaned
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserCreateForm
+    list_display = (
+        "email",
+        "name",
+        "role",
+        "is_active",
+        "is_staff",
+        "plan",
+        "timezone",
+        "date_joined",
+        "last_login",
+    )
+    list_filter = ("role", "is_active", "plan", "is_superuser", "marketing_opt_in")
+    search_fields = ("email", "name")
+    ordering = ("-id",)
+    # COUNT(*) over every user on each search is slow at millions of rows; the filtered
+    # count is still shown.
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = ("is_staff", "groups", "token_version", "sync_version", "last_login")
+    filter_horizontal = ("user_permissions",)
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (
+            "Profile",
+            {"fields": ("name", "timezone", "locale", "phone", "marketing_opt_in", "plan")},
+        ),
+        (
+            "Access (groups follow the role)",
+            {
+                "fields": (
+                    "role",
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
+        ("Tokens and provider sync", {"fields": ("token_version", "sync_version")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "name", "role", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
+    actions = ("deactivate_users", "logout_users_everywhere")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            fields += ("is_superuser", "user_permissions")  # no self-promotion past admin
+        return fields
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        user_set_role(user=user, role=user.role)  # group membership follows the role
+        if change and "is_active" in form.changed_data and not user.is_active:
+            user_logout_all(user=user)
+
+    @admin.action(description="Deactivate selected users and revoke their tokens")
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        done = 0
+        for user in queryset.order_by("pk"):
+            try:
+                user_deactivate(user=user)
+                done += 1
+            except LastAdmin as exc:
+                self.message_user(request, f"{user.email}: {exc.detail}", messages.ERROR)
+        self.message_user(request, f"Deactivated {done} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Log selected users out everywhere")
+    def logout_users_everywhere(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = list(queryset.order_by("pk"))
+        for user in users:
+            user_logout_all(user=user)
+        self.message_user(request, f"Revoked the tokens of {len(users)} user(s).", messages.SUCCESS)
