@@ -1,0 +1,140 @@
+"""HTTP in, HTTP out for /api/v1/tasks. Permissions: members only ever reach their own
+tasks (another user's id is a 404 on every method); admins reach all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.views import LimitFirstMixin
+from tasks import keys, services
+from tasks.selectors import (
+    TaskFilters,
+    task_get_for_user,
+    task_global_statistics,
+    task_list_for_user,
+)
+from tasks.serializers import StatisticsQuery, TaskIn, TaskListQuery, TaskOut
+
+CACHE_HEADER = "X-Cache"
+
+
+def _query_hash(validated: dict[str, Any], request: Request) -> str:
+    parts = {name: str(value) for name, value in validated.items()}
+    parts["page"] = request.query_params.get("page", "1")
+    parts["page_size"] = request.query_params.get("page_size", "")
+    raw = json.dumps(parts, sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "tasks"
+    serializer_class = TaskOut
+
+    def get(self, request: Request) -> Response:
+        query = TaskListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        queryset = task_list_for_user(
+            user=request.user, filters=TaskFilters(**query.validated_data)
+        )
+
+        def load_page() -> dict[str, Any]:
+            page = self.paginate_queryset(queryset)
+            return {
+                "results": [dict(row) for row in TaskOut(page, many=True).data],
+                "pagination": self.paginator.pagination_meta(),
+            }
+
+        if request.user.is_admin:
+            value, outcome = load_page(), "bypass"  # all users' tasks: no per-user generation
+        else:
+            query_hash = _query_hash(query.validated_data, request)
+            value, outcome = services.task_cache_fetch(
+                user_id=request.user.pk,
+                key_for=lambda generation: keys.list_key(
+                    user_id=request.user.pk, generation=generation, query_hash=query_hash
+                ),
+                loader=load_page,
+                ttl_seconds=settings.TASKS_LIST_CACHE_SECONDS,
+            )
+        response = Response(value["results"])
+        response.envelope_meta = {"pagination": value["pagination"]}
+        response[CACHE_HEADER] = outcome
+        return response
+
+    def post(self, request: Request) -> Response:
+        data = TaskIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = services.task_create(owner=request.user, data=data.validated_data)
+        return Response(TaskOut(task).data, status=status.HTTP_201_CREATED)
+
+
+class TaskDetailView(LimitFirstMixin, generics.GenericAPIView):
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "tasks"
+    serializer_class = TaskOut
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(TaskOut(task_get_for_user(pk=pk, user=request.user)).data)
+
+    def put(self, request: Request, pk: int) -> Response:
+        return self._update(request, pk, partial=False)
+
+    def patch(self, request: Request, pk: int) -> Response:
+        return self._update(request, pk, partial=True)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        task = task_get_for_user(pk=pk, user=request.user, using="default")
+        services.task_delete(task=task)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request: Request, pk: int, *, partial: bool) -> Response:
+        task = task_get_for_user(pk=pk, user=request.user, using="default")  # 404 before 400
+        data = TaskIn(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        task = services.task_update(task=task, data=data.validated_data)
+        return Response(TaskOut(task).data)
+
+
+class TaskCompleteView(LimitFirstMixin, generics.GenericAPIView):
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "tasks"
+    serializer_class = TaskOut
+
+    def post(self, request: Request, pk: int) -> Response:
+        task = task_get_for_user(pk=pk, user=request.user, using="default")
+        task = services.task_complete(task=task)
+        return Response(TaskOut(task).data)
+
+
+class TaskStatisticsView(LimitFirstMixin, generics.GenericAPIView):
+    """The user's own counts (cached per generation); `?scope=global` (admins) reads the
+    6-hourly global entry, computing it once if it was never stored."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "tasks"
+    pagination_class = None
+
+    def get(self, request: Request) -> Response:
+        query = StatisticsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if query.validated_data["scope"] == "global":
+            if not request.user.is_admin:
+                raise PermissionDenied("Only admins may read global statistics.")
+            value = task_global_statistics() or services.task_statistics_store_global()
+            response = Response({"scope": "global", **value})
+            response[CACHE_HEADER] = "stored"
+            return response
+        value, outcome = services.task_statistics_cached(user=request.user)
+        response = Response({"scope": "own", **value})
+        response[CACHE_HEADER] = outcome
+        return response
