@@ -1,11 +1,372 @@
-"""Metric objects and recording helpers (filled in by the monitoring app)."""
+"""Prometheus metric objects, recording helpers and the exposition other apps rely on.
+
+Multiprocess: with `PROMETHEUS_MULTIPROC_DIR` set (gunicorn with several workers, Celery
+prefork), prometheus_client keeps every value in a per-process mmap file in that directory
+and a scrape sums them, so any worker answers for all. The directory must be wiped when
+the server starts and `mark_process_dead` called from gunicorn's `child_exit`
+(`multiprocess_dir_reset` / `multiprocess_mark_dead` below; see docs/monitoring.md).
+
+Request counters live in process memory (mmap in multiprocess mode): nothing here talks to
+Redis. Gauges derived from other apps' state come from the snapshot `refresh_gauges` stores
+(one Redis GET per scrape), never from a query run by the scrape.
+"""
 
 from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+logger = logging.getLogger(__name__)
+
+# `*_created` samples double the exposition and nothing here queries them.
+disable_created_metrics()
+
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    # Values are mmap files created as metrics are constructed: the directory must exist now.
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)
+
+# Milliseconds; 1000 is ALERT_RESPONSE_TIME_MS, 250 the health probe budget.
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+STATS_REFRESH_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+UNMATCHED_ROUTE = "<unmatched>"
+CACHE_RESULTS = ("hit", "miss")
+# Caches whose hit/miss counters exist from the start (others appear on first use).
+KNOWN_CACHES = ("default", "stats", "tasks", "posts")
+BUDGET_KINDS = ("batch", "single")
+
+http_requests = Counter(
+    "http_requests",
+    "HTTP requests by method, route template and status.",
+    ["method", "route", "status"],
+)
+http_request_duration = Histogram(
+    "http_request_duration_milliseconds",
+    "Request latency in milliseconds by method and route template.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS_MS,
+)
+cache_requests = Counter(
+    "cache_requests", "Cache lookups by cache and result (hit|miss).", ["cache", "result"]
+)
+rate_limited_requests = Counter(
+    "rate_limited", "Requests refused by the rate limiter, by scope.", ["scope"]
+)
+limiter_fail_open_decisions = Counter(
+    "limiter_fail_open",
+    "Limiter decisions made in process because the coordination Redis was unreachable.",
+    ["scope"],
+)
+stats_refresh = Histogram(
+    "stats_refresh_seconds",
+    "Duration of a stats entry refresh (compute + store), in seconds.",
+    buckets=STATS_REFRESH_BUCKETS_SECONDS,
+)
+database_connections = Gauge(
+    "database_connections",
+    "Open database connections held by live processes, by alias.",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+memory_usage = Gauge(
+    "memory_usage_bytes",
+    "Resident memory of live processes, in bytes.",
+    multiprocess_mode="livesum",
+)
+
+_preinit_lock = threading.Lock()
+_preinitialised_pid: int | None = None
+_connection_counts: dict[str, int] = {}
+
+
+# --------------------------------------------------------------------------- recording helpers
 
 
 def limiter_fail_open(*, scope: str) -> None:
     """Count a limiter decision made in process because Redis was unreachable."""
+    limiter_fail_open_decisions.labels(scope=scope).inc()
 
 
 def rate_limited(*, scope: str) -> None:
     """Count a request refused by the limiter."""
+    rate_limited_requests.labels(scope=scope).inc()
+
+
+def cache_request(*, cache: str, is_hit: bool) -> None:
+    """Count one cache lookup; the hit ratio is derived from these counters at scrape time."""
+    result = "hit" if is_hit else "miss"
+    cache_requests.labels(cache=cache, result=result).inc()
+    from monitoring import aggregates
+
+    aggregates.record_cache(is_hit=is_hit)
+
+
+def stats_refresh_observe(*, seconds: float) -> None:
+    """Record how long one stats entry refresh took."""
+    stats_refresh.observe(seconds)
+
+
+def request_observe(*, method: str, route: str, status: int, duration_ms: float) -> None:
+    """Count one finished request (in process only)."""
+    http_requests.labels(method=method, route=route, status=str(status)).inc()
+    http_request_duration.labels(method=method, route=route).observe(duration_ms)
+
+
+def database_connections_update() -> None:
+    """Set this process's open-connection gauge; writes only when a count changed."""
+    from django.db import connections
+
+    for alias in connections:
+        is_open = 1 if connections[alias].connection is not None else 0
+        if _connection_counts.get(alias) != is_open:
+            _connection_counts[alias] = is_open
+            database_connections.labels(alias=alias).set(is_open)
+
+
+def memory_usage_update() -> None:
+    memory_usage.set(resident_memory_bytes())
+
+
+def resident_memory_bytes() -> int:
+    """RSS of this process (Linux /proc; ru_maxrss elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# --------------------------------------------------------------------------- route templates
+
+_ROUTE_CLEAN_RE = re.compile(r"[\^$]|\\Z|\\A")
+
+
+def route_label(route: str | None) -> str:
+    """The label for a resolved route template: '/api/v1/tasks/<int:pk>', never a raw path."""
+    if route is None:
+        return UNMATCHED_ROUTE
+    return "/" + _ROUTE_CLEAN_RE.sub("", route)
+
+
+def _walk_routes(patterns: Iterable[Any], prefix: str = "") -> Iterator[str]:
+    from django.urls import URLPattern, URLResolver
+
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _walk_routes(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route
+
+
+def known_routes() -> list[str]:
+    """Route templates of the API and ops pages (admin routes are left to first use)."""
+    from django.urls import get_resolver
+
+    labels = {route_label(route) for route in _walk_routes(get_resolver().url_patterns)}
+    return sorted(label for label in labels if label.startswith(("/api/", "/ops/")))
+
+
+def preinitialise() -> None:
+    """Create the label sets a dashboard or alert expects before their first use.
+
+    Runs once per process (after a fork too): every API route for GET with 200 and 500,
+    every limiter scope, every known cache's hit/miss and each database alias.
+    """
+    global _preinitialised_pid
+    pid = os.getpid()
+    if _preinitialised_pid == pid:
+        return
+    with _preinit_lock:
+        if _preinitialised_pid == pid:
+            return
+        from django.conf import settings
+        from django.db import connections
+
+        for scope in settings.RATE_LIMITS:
+            rate_limited_requests.labels(scope=scope)
+            limiter_fail_open_decisions.labels(scope=scope)
+        for cache in KNOWN_CACHES:
+            for result in CACHE_RESULTS:
+                cache_requests.labels(cache=cache, result=result)
+        for alias in connections:
+            database_connections.labels(alias=alias)
+        try:
+            routes = known_routes()
+        except Exception:  # a broken urlconf must not break the metrics of the rest
+            logger.exception("route pre-initialisation failed")
+            routes = []
+        routes.append(UNMATCHED_ROUTE)
+        for route in routes:
+            for status in ("200", "500"):
+                http_requests.labels(method="GET", route=route, status=status)
+            http_request_duration.labels(method="GET", route=route)
+        _preinitialised_pid = pid
+
+
+# --------------------------------------------------------------------------- multiprocess
+
+
+def multiprocess_dir_reset(path: str | None = None) -> None:
+    """Empty the multiprocess directory; call once when the server starts, before workers fork
+    (stale files from a previous run would otherwise be summed forever)."""
+    path = path or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not path:
+        return
+    if os.path.isdir(path):
+        for entry in os.listdir(path):
+            full = os.path.join(path, entry)
+            if os.path.isdir(full):
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                os.remove(full)
+    os.makedirs(path, exist_ok=True)
+
+
+def multiprocess_mark_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn `child_exit`, Celery process shutdown)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
+
+
+def base_registry() -> CollectorRegistry:
+    """Every process's values (multiprocess) or this process's default registry."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+# --------------------------------------------------------------------------- exposition
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
+
+
+def cache_hit_ratio_family(families: list[Metric]) -> GaugeMetricFamily:
+    """hit / (hit + miss) per cache, from the counters summed over every process."""
+    totals: dict[str, dict[str, float]] = {}
+    for family in families:
+        if family.name != "cache_requests":
+            continue
+        for sample in family.samples:
+            if sample.name != "cache_requests_total":
+                continue
+            cache = sample.labels.get("cache", "")
+            bucket = totals.setdefault(cache, {"hit": 0.0, "miss": 0.0})
+            result = sample.labels.get("result", "")
+            if result in bucket:
+                bucket[result] += sample.value
+    gauge = GaugeMetricFamily(
+        "cache_hit_ratio",
+        "Cache hits / lookups since start, per cache, summed over processes (NaN: no lookups).",
+        labels=["cache"],
+    )
+    for cache in sorted(totals):
+        lookups = totals[cache]["hit"] + totals[cache]["miss"]
+        gauge.add_metric([cache], totals[cache]["hit"] / lookups if lookups else math.nan)
+    return gauge
+
+
+def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> list[Metric]:
+    """Gauges from the precomputed snapshot (refresh_gauges) and beat success times."""
+    from config.celery import BEAT_SCHEDULE, QUEUES
+
+    families: list[Metric] = []
+    queues = GaugeMetricFamily(
+        "queue_jobs_pending", "Jobs waiting in each Celery queue (broker LLEN).", labels=["queue"]
+    )
+    queue_sizes = snapshot.get("queues") or {}
+    for queue in sorted(set(QUEUES) | set(queue_sizes)):
+        queues.add_metric([queue], float(queue_sizes.get(queue, 0)))
+    families.append(queues)
+
+    outbox = snapshot.get("outbox") or {}
+    records = GaugeMetricFamily("outbox_records", "Outbox rows by status.", labels=["status"])
+    by_status = outbox.get("records_by_status") or {}
+    for status in sorted(set(by_status) | {"pending", "failed"}):
+        records.add_metric([status], float(by_status.get(status, 0)))
+    families.append(records)
+    families.append(
+        GaugeMetricFamily(
+            "outbox_oldest_unsent_seconds",
+            "Age of the oldest outbox row not yet sent, in seconds (0: none).",
+            value=float(outbox.get("oldest_unsent_seconds") or 0),
+        )
+    )
+    budgets = GaugeMetricFamily(
+        "provider_budget_remaining",
+        "Provider calls left in the current window, by kind.",
+        labels=["kind"],
+    )
+    remaining = outbox.get("budget_remaining") or {}
+    for kind in sorted(set(BUDGET_KINDS) | set(remaining)):
+        value = remaining.get(kind)
+        budgets.add_metric([kind], float(value) if value is not None else math.nan)
+    families.append(budgets)
+
+    stats = snapshot.get("stats") or {}
+    age = stats.get("age_seconds")
+    families.append(
+        GaugeMetricFamily(
+            "stats_entry_age_seconds",
+            "Age of the stats entry served to clients, in seconds (NaN: no entry).",
+            value=float(age) if age is not None and stats.get("has_entry", True) else math.nan,
+        )
+    )
+    beat_family = GaugeMetricFamily(
+        "beat_last_success_timestamp",
+        "Unix time of the last successful run of each beat schedule (0: none yet).",
+        labels=["schedule"],
+    )
+    for schedule in sorted(set(BEAT_SCHEDULE) | set(beat)):
+        beat_family.add_metric([schedule], float(beat.get(schedule, 0)))
+    families.append(beat_family)
+    refreshed_at = snapshot.get("refreshed_at")
+    families.append(
+        GaugeMetricFamily(
+            "monitoring_snapshot_timestamp",
+            "Unix time the gauges above were last refreshed (0: never).",
+            value=float(refreshed_at or 0),
+        )
+    )
+    return families
+
+
+def exposition(*, snapshot: dict[str, Any], beat: dict[str, float]) -> tuple[bytes, str]:
+    """The text a scrape returns: process (or all processes') metrics plus derived gauges."""
+    preinitialise()
+    memory_usage_update()
+    database_connections_update()
+    families = list(base_registry().collect())
+    families.append(cache_hit_ratio_family(families))
+    families.extend(snapshot_families(snapshot=snapshot, beat=beat))
+    return generate_latest(_Families(families)), CONTENT_TYPE_LATEST  # type: ignore[arg-type]

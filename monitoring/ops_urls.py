@@ -1,5 +1,10 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from monitoring import ops_views
+
+urlpatterns = [
+    path("ops/", ops_views.ops_dashboard, name="ops-dashboard"),
+    path("ops/data.json", ops_views.ops_data, name="ops-data"),
+]

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from monitoring import views
+
+urlpatterns = [
+    path("metrics", views.metrics_view, name="metrics"),
+    path("health", views.health_view, name="health"),
+    path("health/live", views.live_view, name="health-live"),
+]

@@ -1,0 +1,236 @@
+"""Health probes, the per-process health cache and the drain switch.
+
+Each probe runs in a small thread pool and gets PROBE_TIMEOUT_SECONDS: one that has not
+answered by then counts as "down" (the thread is left to finish on its own), so a health
+check never waits on a 3-second connect timeout. The result is cached per process for
+HEALTH_CACHE_SECONDS, so a load balancer polling every worker costs a few probes a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_SECONDS = 0.25
+# A probe that answered but took longer than this reports "slow".
+SLOW_PROBE_MS = 100
+HEALTH_CACHE_SECONDS = 2.0
+
+OK, DOWN, SLOW, NOT_CONFIGURED = "ok", "down", "slow", "not_configured"
+
+_executor: ThreadPoolExecutor | None = None
+_executor_pid: int | None = None
+_executor_lock = threading.Lock()
+_cache: dict[str, Any] = {"at": 0.0, "value": None}
+_clients: dict[str, redis.Redis] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor, _executor_pid
+    if _executor is None or _executor_pid != os.getpid():
+        with _executor_lock:
+            if _executor is None or _executor_pid != os.getpid():
+                # Threads do not survive a fork: a worker builds its own pool.
+                _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-probe")
+                _executor_pid = os.getpid()
+    return _executor
+
+
+def probe_client(url: str) -> redis.Redis:
+    """A Redis client with the probe's own short timeouts (no breaker: a probe must look)."""
+    client = _clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=PROBE_TIMEOUT_SECONDS,
+            socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
+            retry_on_timeout=False,
+        )
+        _clients[url] = client
+    return client
+
+
+def probe_run(probe: Callable[[], Any]) -> str:
+    """Run one probe with the deadline; "ok", "slow" or "down"."""
+    started = time.perf_counter()
+    future = _pool().submit(probe)
+    try:
+        future.result(timeout=PROBE_TIMEOUT_SECONDS)
+    except FutureTimeout:
+        return DOWN
+    except Exception as exc:
+        logger.warning(
+            "health probe failed probe=%s error=%s", getattr(probe, "__name__", probe), exc
+        )
+        return DOWN
+    return SLOW if (time.perf_counter() - started) * 1000 > SLOW_PROBE_MS else OK
+
+
+def probe_database(*, alias: str) -> None:
+    """SELECT 1 on a fresh connection of `alias` (closed afterwards: probe threads are reused)."""
+    from django.db import connections
+
+    connection = connections.create_connection(alias)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
+
+
+def _probe_redis(url: str) -> Callable[[], Any]:
+    def probe() -> None:
+        probe_client(url).ping()
+
+    return probe
+
+
+def _probe_queue(url: str, result: dict[str, int]) -> Callable[[], Any]:
+    def probe() -> None:
+        from monitoring.services import queue_sizes
+
+        probe_client(url).ping()
+        result["queue_size"] = sum(queue_sizes().values())
+
+    return probe
+
+
+def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
+    """The health document and its HTTP status (drain not applied; see health_response).
+
+    Primary database down → "unhealthy" (503); any other service down or slow → "degraded"
+    (200); "not_configured" services are fine (embedded mode).
+    """
+    now = time.monotonic()
+    cached = _cache["value"]
+    if use_cache and cached is not None and now - _cache["at"] < HEALTH_CACHE_SECONDS:
+        return cached
+    futures: dict[str, Any] = {}
+    pending: dict[str, Callable[[], Any]] = {"database": lambda: probe_database(alias="default")}
+    replica_aliases = list(settings.DATABASE_REPLICAS)
+    for alias in replica_aliases:
+        pending[f"replica:{alias}"] = lambda a=alias: probe_database(alias=a)
+    if settings.REDIS_CACHE_URL:
+        pending["cache"] = _probe_redis(settings.REDIS_CACHE_URL)
+    if settings.REDIS_URL:
+        pending["coordination"] = _probe_redis(settings.REDIS_URL)
+    queue_metrics: dict[str, int] = {"queue_size": 0}
+    broker = settings.CELERY_BROKER_URL
+    is_redis_broker = broker.startswith(("redis://", "rediss://", "unix://"))
+    if is_redis_broker:
+        pending["queue"] = _probe_queue(broker, queue_metrics)
+    # All probes run at once: the whole check takes about one deadline at worst.
+    started = time.perf_counter()
+    for name, probe in pending.items():
+        futures[name] = _pool().submit(probe)
+    outcomes: dict[str, str] = {}
+    for name, future in futures.items():
+        remaining = max(0.0, PROBE_TIMEOUT_SECONDS - (time.perf_counter() - started))
+        try:
+            future.result(timeout=remaining)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            outcomes[name] = SLOW if elapsed_ms > SLOW_PROBE_MS else OK
+        except FutureTimeout:
+            outcomes[name] = DOWN
+        except Exception as exc:
+            logger.warning("health probe failed service=%s error=%s", name, exc)
+            outcomes[name] = DOWN
+    replica_states = [outcomes[f"replica:{alias}"] for alias in replica_aliases]
+    if not replica_states:
+        replicas = NOT_CONFIGURED
+    elif DOWN in replica_states:
+        replicas = DOWN
+    elif SLOW in replica_states:
+        replicas = SLOW
+    else:
+        replicas = OK
+    queue = outcomes.get("queue", NOT_CONFIGURED)
+    if queue == OK and queue_metrics["queue_size"] >= settings.ALERT_QUEUE_SIZE:
+        queue = SLOW  # answering, but jobs wait longer than they should
+    services = {
+        "database": outcomes["database"],
+        "replicas": replicas,
+        "cache": outcomes.get("cache", NOT_CONFIGURED),
+        "coordination": outcomes.get("coordination", NOT_CONFIGURED),
+        "queue": queue,
+    }
+    if services["database"] == DOWN:
+        status, code = "unhealthy", 503
+    elif any(state in (DOWN, SLOW) for state in services.values()):
+        status, code = "degraded", 200
+    else:
+        status, code = "healthy", 200
+    document = {
+        "status": status,
+        "services": services,
+        "metrics": {"queue_size": int(queue_metrics["queue_size"])},
+    }
+    result = (document, code)
+    _cache.update(at=time.monotonic(), value=result)
+    return result
+
+
+def health_cache_clear() -> None:
+    _cache.update(at=0.0, value=None)
+
+
+# --------------------------------------------------------------------------- drain
+
+
+def drain_start(*, seconds: int | None = None, now: float | None = None) -> float:
+    """Write the drain file; health answers 503 until the returned unix deadline."""
+    seconds = settings.DRAIN_SECONDS if seconds is None else seconds
+    deadline = (now if now is not None else time.time()) + seconds
+    path = Path(settings.DRAIN_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(f"{deadline:.3f}\n")
+    temporary.replace(path)  # atomic: a reader never sees a half-written deadline
+    return deadline
+
+
+def drain_cancel() -> bool:
+    try:
+        Path(settings.DRAIN_FILE).unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def drain_deadline() -> float | None:
+    """The drain deadline, or None when not draining.
+
+    A drain file without a readable deadline (`touch $DRAIN_FILE`) drains for DRAIN_SECONDS
+    from its modification time.
+    """
+    path = Path(settings.DRAIN_FILE)
+    try:
+        text = path.read_text().strip()
+        modified = path.stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        logger.warning("drain file unreadable path=%s error=%s", path, exc)
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return modified + settings.DRAIN_SECONDS
+
+
+def drain_is_active(*, now: float | None = None) -> bool:
+    deadline = drain_deadline()
+    return deadline is not None and (now if now is not None else time.time()) < deadline
