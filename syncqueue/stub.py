@@ -55,6 +55,7 @@ class ProviderStub:
             self.answers: dict[str, dict[str, Any]] = {}  # idempotency key -> first ok answer
             self.applies: Counter[tuple[int, int]] = Counter()  # (user_id, version) -> applies
             self.replays = 0  # records answered from the idempotency memory
+            self.stale = 0  # records not applied because a newer version was already held
             self.counts: Counter[tuple[str, int]] = Counter()  # (kind, window) -> counted calls
             self.over_limit = 0  # calls refused with 429 because a window's limit was reached
             self.rejections = 0
@@ -125,6 +126,7 @@ class ProviderStub:
                 "over_limit": self.over_limit,
                 "records_received": self.records_received,
                 "replays": self.replays,
+                "stale": self.stale,
                 "rejections": self.rejections,
                 "applies_total": sum(self.applies.values()),
                 "applied_twice": sum(1 for n in self.applies.values() if n > 1),
@@ -205,6 +207,8 @@ class ProviderStub:
                 "attributes": record.get("attributes", {}),
             }
             self.applies[(user_id, version)] += 1
+        else:
+            self.stale += 1
         answer = {"idempotency_key": key, "status": "ok", "applied": is_applied, "error": None}
         self.answers[key] = answer
         return answer

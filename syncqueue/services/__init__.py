@@ -9,7 +9,9 @@ from __future__ import annotations
 from syncqueue.services.capture import (
     outbox_backlog_check,
     outbox_capture_user_change,
+    outbox_capture_users_bulk,
     outbox_write,
+    outbox_write_many,
 )
 from syncqueue.services.maintenance import outbox_alerts_evaluate, outbox_archive
 from syncqueue.services.relay import (
@@ -30,6 +32,7 @@ __all__ = [
     "outbox_archive",
     "outbox_backlog_check",
     "outbox_capture_user_change",
+    "outbox_capture_users_bulk",
     "outbox_claim",
     "outbox_push",
     "outbox_reclaim_expired",
@@ -37,4 +40,5 @@ __all__ = [
     "outbox_send_batch",
     "outbox_tick",
     "outbox_write",
+    "outbox_write_many",
 ]

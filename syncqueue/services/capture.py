@@ -10,12 +10,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from syncqueue.models import OutboxRecord, OutboxStatus
 
 logger = logging.getLogger(__name__)
+
+WRITE_CHUNK_ROWS = 500  # rows per multi-row INSERT: well under max_allowed_packet
 
 
 def _attributes(values: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def outbox_capture_user_change(*, user: Any, changed_fields: list[str], is_creat
     """
     user_model = type(user)
     using = user._state.db or "default"
-    user_model.objects.using(using).filter(pk=user.pk).update(sync_version=F("sync_version") + 1)
+    _bump_versions(user_model=user_model, user_ids=[user.pk], using=using)
     row = (
         user_model.objects.using(using)
         .filter(pk=user.pk)
@@ -43,6 +44,93 @@ def outbox_capture_user_change(*, user: Any, changed_fields: list[str], is_creat
         user_id=user.pk, version=row["sync_version"], attributes=_attributes(row), using=using
     )
     transaction.on_commit(outbox_backlog_check, using=using)
+
+
+def _bump_versions(*, user_model: Any, user_ids: list[int], using: str) -> None:
+    """sync_version = max(sync_version, newest outbox version of the user) + 1.
+
+    The max guards against a save from a stale instance: Model.save() writes every field, so
+    it may just have written an old sync_version back; the outbox still holds the newest one
+    (until archival), and the provider would ignore a version that went backwards.
+    """
+    users_table = user_model._meta.db_table
+    outbox_table = OutboxRecord._meta.db_table
+    greatest = "GREATEST" if connections[using].vendor == "mysql" else "MAX"
+    placeholders = ", ".join(["%s"] * len(user_ids))
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {users_table} SET sync_version = {greatest}(sync_version, COALESCE("
+            f"(SELECT MAX(o.version) FROM {outbox_table} o WHERE o.user_id = {users_table}.id), 0)"
+            f") + 1 WHERE id IN ({placeholders})",
+            user_ids,
+        )
+
+
+def outbox_capture_users_bulk(*, user_ids: list[int], using: str = "default") -> None:
+    """Bulk form of outbox_capture_user_change for users whose tracked fields were just
+    written in the caller's transaction: one version bump, one read-back, one multi-row write."""
+    if not user_ids:
+        return
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    users = user_model.objects.using(using).filter(pk__in=user_ids)
+    _bump_versions(user_model=user_model, user_ids=list(user_ids), using=using)
+    rows = list(users.order_by("pk").values("pk", "sync_version", *settings.SYNC_TRACKED_FIELDS))
+    outbox_write_many(
+        states=[(row["pk"], row["sync_version"], _attributes(row)) for row in rows], using=using
+    )
+    transaction.on_commit(outbox_backlog_check, using=using)
+
+
+def outbox_write_many(
+    *,
+    states: list[tuple[int, int, dict[str, Any]]],
+    using: str = "default",
+    now: datetime | None = None,
+) -> None:
+    """outbox_write for many (user_id, version, attributes) states, in multi-row statements."""
+    now = now or timezone.now()
+    connection = connections[using]
+    if settings.SYNC_COALESCE and connection.vendor != "mysql":
+        for user_id, version, attributes in states:
+            outbox_write(
+                user_id=user_id, version=version, attributes=attributes, using=using, now=now
+            )
+        return
+    if not settings.SYNC_COALESCE:
+        OutboxRecord.objects.using(using).bulk_create(
+            [
+                OutboxRecord(
+                    user_id=user_id,
+                    payload={"user_id": user_id, "attributes": attributes},
+                    version=version,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for user_id, version, attributes in states
+            ],
+            batch_size=WRITE_CHUNK_ROWS,
+        )
+        return
+    table = OutboxRecord._meta.db_table
+    for start in range(0, len(states), WRITE_CHUNK_ROWS):
+        chunk = states[start : start + WRITE_CHUNK_ROWS]
+        params: list[Any] = []
+        for user_id, version, attributes in chunk:
+            payload = json.dumps({"user_id": user_id, "attributes": attributes})
+            params += [user_id, user_id, payload, version, OutboxStatus.UNSENT, now, now, now]
+        values = ", ".join(["(%s, %s, %s, %s, %s, 0, '', %s, %s, %s)"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, unsent_user_id, payload, version, status,"
+                " retry_count, last_error, next_attempt_at, created_at, updated_at)"
+                f" VALUES {values}"
+                " ON DUPLICATE KEY UPDATE payload = VALUES(payload),"
+                " version = GREATEST(version, VALUES(version)), updated_at = VALUES(updated_at)",
+                params,
+            )
 
 
 def outbox_write(

@@ -28,9 +28,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 30  # first retry after 15-30 s
 BACKOFF_CAP_SECONDS = 3600  # never wait more than an hour (one budget window) between tries
-# A due remainder this small goes as single calls: 50 singles cost 1.4 % of the single budget,
-# one batch call 2 % of the batch budget (worth 1,000 records).
-SINGLE_REMAINDER_MAX = 50
+# A partial remainder of at most 5 % of a batch (50 of 1,000) goes as single calls: 50 singles
+# cost 1.4 % of the single budget, one batch call 2 % of the batch budget (worth 1,000 records).
+SINGLE_REMAINDER_SHARE = 0.05
 # With the batch budget spent, one run sends at most this many single calls (about 1 s each
 # of a 3,600/h budget, so a run per minute keeps the single budget in use).
 SINGLES_PER_RUN = 100
@@ -44,8 +44,6 @@ CLAIM_LOCK_WAIT_SECONDS = 10.0
 class RunReport:
     batch_calls: int = 0
     single_calls: int = 0
-    records_sent: int = 0
-    records_failed: int = 0
     reclaimed: int = 0
     stopped_because: str = ""
     outcomes: list[str] = field(default_factory=list)
@@ -360,7 +358,9 @@ def outbox_push(
         if due < size and not flush:
             report.stopped_because = "partial"
             return report
-        if due <= SINGLE_REMAINDER_MAX and _singles(now=now, limit=due, report=report):
+        if due <= max(1, int(size * SINGLE_REMAINDER_SHARE)) and _singles(
+            now=now, limit=due, report=report
+        ):
             continue
         step = _one_call(kind="batch", limit=size, now=now, report=report)
         if step == "no_budget":
