@@ -165,7 +165,7 @@ class _ProcessCopy:
 
 
 process_copy = _ProcessCopy()
-_scripts: dict[tuple[int, str], Any] = {}
+_scripts: dict[str, Any] = {}
 
 
 def now_ms() -> int:
@@ -173,11 +173,11 @@ def now_ms() -> int:
 
 
 def _script(client: Any, source: str) -> Any:
-    cache_key = (id(client), source)
-    script = _scripts.get(cache_key)
-    if script is None:
+    """The registered script for this client (re-registered when the client was replaced)."""
+    script = _scripts.get(source)
+    if script is None or script.registered_client is not client:
         script = client.register_script(source)
-        _scripts[cache_key] = script
+        _scripts[source] = script
     return script
 
 
