@@ -1,0 +1,357 @@
+"""Reads of posts: field policies, column selection, v2 cursor pages, details, v1 shapes.
+
+Rows are loaded with `.values(*columns)` so exactly the selected fields' columns (plus the
+ordering and join keys) are read; included relations come from a join (author, category)
+or one extra query (tags), so the statements per page are constant whatever the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.dateparse import parse_datetime
+
+from core.cursor import (
+    KeysetSpec,
+    cursor_binding,
+    cursor_decode,
+    cursor_meta,
+    keyset_page,
+    parse_limit,
+)
+from core.errors import DomainError
+from core.fields import FieldPolicy, RelationPolicy, Selection, selection_parse
+from posts.models import Post, PostTag
+
+PUBLIC_FIELDS = (
+    "id",
+    "title",
+    "slug",
+    "body",
+    "published_at",
+    "updated_at",
+    "author_id",
+    "category_id",
+    "tag_ids",
+)
+# Internal state only editors and admins may select.
+STAFF_FIELDS = (*PUBLIC_FIELDS, "status", "created_at", "view_count")
+RELATIONS = {
+    "author": RelationPolicy(fields=("id", "name"), id_field="author_id"),
+    "category": RelationPolicy(fields=("id", "name", "slug"), id_field="category_id"),
+    "tags": RelationPolicy(fields=("id", "name", "slug"), id_field="tag_ids"),
+}
+PUBLIC_POLICY = FieldPolicy(fields=PUBLIC_FIELDS, relations=RELATIONS)
+STAFF_POLICY = FieldPolicy(fields=STAFF_FIELDS, relations=RELATIONS)
+
+# v1 always embeds author and category (and tags), with a fixed set of fields.
+V1_SELECTION = Selection(
+    fields=(
+        "id",
+        "title",
+        "slug",
+        "body",
+        "published_at",
+        "updated_at",
+        "author",
+        "category",
+        "tags",
+    ),
+    includes={name: rel.fields for name, rel in RELATIONS.items()},
+)
+
+V2_DEFAULT_LIMIT = 20
+V2_MAX_LIMIT = 100
+ORDERINGS = {
+    "-published_at": KeysetSpec(ordering=(("published_at", True), ("id", True))),
+    "published_at": KeysetSpec(ordering=(("published_at", False), ("id", False))),
+}
+# The tag filter seeks on the PostTag copy of (status, published_at): its own index.
+TAG_ORDERINGS = {
+    "-published_at": KeysetSpec(ordering=(("published_at", True), ("post_id", True))),
+    "published_at": KeysetSpec(ordering=(("published_at", False), ("post_id", False))),
+}
+FILTERS = ("category", "author", "tag", "published_after", "published_before")
+V2_LIST_PARAMS = ("limit", "cursor", "ordering", "fields", "include", *FILTERS)
+V2_DETAIL_PARAMS = ("fields", "include")
+
+
+def is_staff(user: Any) -> bool:
+    return bool(
+        getattr(user, "is_authenticated", False) and getattr(user, "is_editor_or_admin", False)
+    )
+
+
+def audience_of(user: Any) -> str:
+    return "staff" if is_staff(user) else "public"
+
+
+def policy_for(user: Any) -> FieldPolicy:
+    return STAFF_POLICY if is_staff(user) else PUBLIC_POLICY
+
+
+def selection_for(*, user: Any, params: Mapping[str, str]) -> Selection:
+    return selection_parse(
+        fields_param=params.get("fields"),
+        include_param=params.get("include"),
+        policy=policy_for(user),
+    )
+
+
+# --------------------------------------------------------------------------- columns and shapes
+
+_PLAIN_COLUMNS = {name: name for name in STAFF_FIELDS if name != "tag_ids"}
+_RELATION_COLUMNS = {
+    "author": {"id": "author_id", "name": "author__name"},
+    "category": {"id": "category_id", "name": "category__name", "slug": "category__slug"},
+}
+_ORDER_COLUMNS = ("id", "published_at")
+
+
+def columns_for(selection: Selection) -> list[str]:
+    """The columns a selection needs: its fields, included relations' sub-fields (joined),
+    and the ordering keys."""
+    columns: list[str] = list(_ORDER_COLUMNS)
+    for name in selection.fields:
+        if name in _PLAIN_COLUMNS:
+            columns.append(_PLAIN_COLUMNS[name])
+    for relation, subs in selection.includes.items():
+        mapping = _RELATION_COLUMNS.get(relation)
+        if mapping is None:
+            continue
+        columns.append(mapping["id"])  # join key; also tells a missing category apart
+        columns.extend(mapping[sub] for sub in subs)
+    return list(dict.fromkeys(columns))
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+def tags_for(*, post_ids: Sequence[int], selection: Selection) -> dict[int, list[Any]] | None:
+    """One query for the page's tags (ids, or the included sub-fields); None if not needed."""
+    if not post_ids:
+        return {}
+    if "tags" in selection.includes:
+        subs = selection.includes["tags"]
+        columns = ["post_id", *[f"tag__{sub}" if sub != "id" else "tag_id" for sub in subs]]
+        by_post: dict[int, list[Any]] = {pid: [] for pid in post_ids}
+        for row in (
+            PostTag.objects.filter(post_id__in=list(post_ids))
+            .order_by("post_id", "tag_id")
+            .values(*columns)
+        ):
+            by_post[row["post_id"]].append(
+                {sub: row["tag_id" if sub == "id" else f"tag__{sub}"] for sub in subs}
+            )
+        return by_post
+    if "tag_ids" in selection.fields:
+        by_post = {pid: [] for pid in post_ids}
+        for post_id, tag_id in (
+            PostTag.objects.filter(post_id__in=list(post_ids))
+            .order_by("post_id", "tag_id")
+            .values_list("post_id", "tag_id")
+        ):
+            by_post[post_id].append(tag_id)
+        return by_post
+    return None
+
+
+def shape_row(
+    row: Mapping[str, Any], *, selection: Selection, tags: Mapping[int, list] | None
+) -> dict:
+    """One API object: exactly the selected fields, in the selected order."""
+    out: dict[str, Any] = {}
+    for name in selection.fields:
+        if name in ("tags", "tag_ids"):
+            out[name] = (tags or {}).get(row["id"], [])
+        elif name in _RELATION_COLUMNS and name in selection.includes:
+            mapping = _RELATION_COLUMNS[name]
+            if row[mapping["id"]] is None:
+                out[name] = None
+            else:
+                out[name] = {sub: row[mapping[sub]] for sub in selection.includes[name]}
+        else:
+            out[name] = _iso(row[_PLAIN_COLUMNS[name]])
+    return out
+
+
+def shape_rows(rows: Sequence[Mapping[str, Any]], *, selection: Selection) -> list[dict]:
+    tags = tags_for(post_ids=[row["id"] for row in rows], selection=selection)
+    return [shape_row(row, selection=selection, tags=tags) for row in rows]
+
+
+# --------------------------------------------------------------------------- v2 list
+
+
+@dataclass(frozen=True)
+class V2ListQuery:
+    limit: int
+    cursor: str | None
+    ordering: str
+    filters: Mapping[str, Any]
+    selection: Selection
+
+    def binding(self) -> str:
+        return cursor_binding(
+            resource="posts.v2.list", ordering=self.ordering, filters=self.filters
+        )
+
+    def cache_query(self, *, audience: str) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "cursor": self.cursor or "",
+            "ordering": self.ordering,
+            "selection": self.selection.cache_token(),
+            "audience": audience,
+            **{f"filter.{k}": v for k, v in self.filters.items()},
+        }
+
+
+def _parse_moment(name: str, raw: str) -> datetime:
+    moment = parse_datetime(raw.replace(" ", "+"))
+    if moment is None:
+        raise DomainError(
+            f"{name} must be an ISO 8601 date-time.",
+            code="invalid",
+            title="Invalid input",
+            errors={name: ["Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]},
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def v2_list_query_parse(*, params: Mapping[str, str], user: Any) -> V2ListQuery:
+    """Validate the v2 list query string (unknown parameters are rejected by the view)."""
+    ordering = params.get("ordering") or "-published_at"
+    if ordering not in ORDERINGS:
+        raise DomainError(
+            f"ordering must be one of: {', '.join(ORDERINGS)}.",
+            code="invalid",
+            title="Invalid input",
+            errors={"ordering": [f"Allowed: {', '.join(ORDERINGS)}."]},
+        )
+    filters: dict[str, Any] = {}
+    for name in ("category", "tag"):
+        if params.get(name):
+            filters[name] = params[name]
+    if params.get("author"):
+        if not params["author"].isdigit():
+            raise DomainError(
+                "author must be a user id.",
+                code="invalid",
+                title="Invalid input",
+                errors={"author": ["Must be an integer user id."]},
+            )
+        filters["author"] = int(params["author"])
+    for name in ("published_after", "published_before"):
+        if params.get(name):
+            filters[name] = _parse_moment(name, params[name]).isoformat()
+    return V2ListQuery(
+        limit=parse_limit(params.get("limit"), default=V2_DEFAULT_LIMIT, maximum=V2_MAX_LIMIT),
+        cursor=params.get("cursor") or None,
+        ordering=ordering,
+        filters=filters,
+        selection=selection_for(user=user, params=params),
+    )
+
+
+def _filtered(queryset: QuerySet, filters: Mapping[str, Any], *, prefix: str = "") -> QuerySet:
+    if "category" in filters:
+        queryset = queryset.filter(**{f"{prefix}category__slug": filters["category"]})
+    if "author" in filters:
+        queryset = queryset.filter(**{f"{prefix}author_id": filters["author"]})
+    if "published_after" in filters:
+        queryset = queryset.filter(
+            published_at__gt=datetime.fromisoformat(filters["published_after"])
+        )
+    if "published_before" in filters:
+        queryset = queryset.filter(
+            published_at__lt=datetime.fromisoformat(filters["published_before"])
+        )
+    return queryset
+
+
+def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict], dict[str, Any]]:
+    """One cursor page of published posts: (objects, meta with cursor and limit).
+
+    Statements: 1 (posts, joined with author/category when included) + 1 for tags when
+    `tag_ids` or `tags` is selected + 1 when filtering by tag (the PostTag seek).
+    """
+    binding = query.binding()
+    spec = ORDERINGS[query.ordering]
+    position = cursor_decode(query.cursor, binding=binding, key_length=2) if query.cursor else None
+    columns = columns_for(query.selection)
+    if "tag" in query.filters:
+        spec = TAG_ORDERINGS[query.ordering]
+        seek_qs = _filtered(
+            PostTag.objects.filter(tag__slug=query.filters["tag"], status=Post.Status.PUBLISHED),
+            {k: v for k, v in query.filters.items() if k != "tag"},
+            prefix="post__",
+        )
+        page = keyset_page(
+            seek_qs,
+            spec=spec,
+            position=position,
+            limit=query.limit,
+            fetch=lambda qs: list(qs.values("post_id", "published_at")),
+        )
+        ids = [row["post_id"] for row in page.rows]
+        by_id = (
+            {row["id"]: row for row in Post.objects.filter(pk__in=ids).values(*columns)}
+            if ids
+            else {}
+        )
+        rows = [by_id[pid] for pid in ids if pid in by_id]
+    else:
+        page = keyset_page(
+            _filtered(Post.objects.published(), query.filters),
+            spec=spec,
+            position=position,
+            limit=query.limit,
+            fetch=lambda qs: list(qs.values(*columns)),
+        )
+        rows = page.rows
+    data = shape_rows(rows, selection=query.selection)
+    return data, cursor_meta(page=page, binding=binding, limit=query.limit)
+
+
+# --------------------------------------------------------------------------- details
+
+
+def post_detail(
+    *,
+    user: Any,
+    selection: Selection,
+    post_id: int | None = None,
+    slug: str | None = None,
+    using: str | None = None,
+) -> dict:
+    """One post as an API object; drafts only for editors and admins, else 404.
+    `using="default"` right after a write (replica lag could hide it)."""
+    queryset = (
+        Post.objects.using(using).visible_to(user) if using else Post.objects.visible_to(user)
+    )
+    queryset = queryset.filter(pk=post_id) if post_id is not None else queryset.filter(slug=slug)
+    rows = list(queryset.values(*columns_for(selection))[:1])
+    if not rows:
+        raise Http404("No such post.")
+    return shape_rows(rows, selection=selection)[0]
+
+
+def post_published_values(*, author_id: int | None = None) -> QuerySet:
+    """v1 lists: published posts, newest first, as value rows for V1_SELECTION."""
+    queryset = Post.objects.published()
+    if author_id is not None:
+        queryset = queryset.filter(author_id=author_id)
+    return queryset.order_by("-published_at", "-id").values(*columns_for(V1_SELECTION))
+
+
+def post_ids_existing(post_ids: Iterable[int]) -> set[int]:
+    return set(Post.objects.filter(pk__in=list(post_ids)).values_list("pk", flat=True))
