@@ -1,0 +1,68 @@
+"""gunicorn settings: sync workers behind nginx (deploy/nginx/nginx.conf).
+
+    gunicorn -c deploy/gunicorn.conf.py config.wsgi:application
+
+Environment: GUNICORN_BIND (default 127.0.0.1:8000), GUNICORN_WORKERS (default 2 x CPUs + 1),
+GUNICORN_TIMEOUT_SECONDS (30), GUNICORN_MAX_REQUESTS (0 = never recycle), and
+PROMETHEUS_MULTIPROC_DIR for prometheus_client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Sync workers: every request is short (one Redis round trip on the hot path); a worker per
+# core plus headroom for the ones waiting on the database.
+workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT_SECONDS", "30"))
+graceful_timeout = 30
+# nginx keeps upstream connections alive; sync workers still answer one request at a time.
+keepalive = 5
+backlog = 4096
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Headers from nginx: the app reads X-Forwarded-For itself (core.client_ip, TRUSTED_PROXIES).
+forwarded_allow_ips = "127.0.0.1"
+
+
+def when_ready(server: Any) -> None:
+    """Refuse to start when the coordination Redis may evict keys (core.checks)."""
+    import django
+
+    django.setup()
+    from core.checks import verify_at_startup
+
+    verify_at_startup(process="gunicorn")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Fresh Redis pools and database connections per worker (never shared across a fork)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    from django.db import connections
+
+    from core import redis as coordination
+
+    coordination.reset_clients()
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+# ---------------------------------------------------------------- prometheus multiprocess hook
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: drop its live gauges from the multiprocess directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
