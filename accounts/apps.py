@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
+        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from accounts.roles import sync_role_groups_after_migrate
 
         # Connecting a receiver does no I/O; it runs after `migrate` and test flushes.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.generics import GenericAPIView
@@ -17,6 +16,7 @@ from accounts.models import User
 from accounts.selectors import user_get_visible, user_list
 from accounts.serializers import (
     LogoutAllOut,
+    ProblemOut,
     TokenObtainIn,
     TokenPairOut,
     TokenRefreshIn,
@@ -27,6 +27,7 @@ from accounts.serializers import (
     UserListQuery,
     UserOut,
     UserSelfUpdateIn,
+    enveloped,
 )
 from accounts.services import (
     user_create,
@@ -36,9 +37,27 @@ from accounts.services import (
     user_update,
 )
 from accounts.tokens import refresh_rotate, token_verify
+from core.errors import PROBLEM_CONTENT_TYPE
 from core.views import LimitFirstMixin
 
-PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json")
+PROBLEM_DESCRIPTIONS = {
+    400: "Invalid input (unknown or read-only keys included); see `errors`.",
+    401: "Missing, invalid, expired or revoked credentials.",
+    403: "Authenticated but not an admin.",
+    404: "No such user, or not yours to see.",
+    409: "Email taken, or the last active admin would be lost.",
+    429: "Rate limited; see Retry-After and the RateLimit headers.",
+    503: "Rate limiter unavailable (auth fails closed); retry after Retry-After.",
+}
+
+
+def problems(*statuses: int) -> dict[Any, OpenApiResponse]:
+    return {
+        (status_code, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+            ProblemOut, description=PROBLEM_DESCRIPTIONS[status_code]
+        )
+        for status_code in statuses
+    }
 
 
 class IsAdminRole(permissions.BasePermission):
@@ -59,10 +78,12 @@ class IsAdminRole(permissions.BasePermission):
     tags=["auth"],
     summary="Obtain an access/refresh token pair",
     request=TokenObtainIn,
-    responses={200: TokenPairOut, 400: PROBLEM, 401: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+    responses={200: enveloped(TokenPairOut), **problems(400, 401, 429, 503)},
     auth=[],
 )
 class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
+    """`{email, password}` → `{access, refresh}`; both carry the user's token_version."""
+
     throttle_scope = "auth"
     serializer_class = TokenObtainIn
 
@@ -76,10 +97,12 @@ class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
     tags=["auth"],
     summary="Rotate a refresh token (the old one is blacklisted)",
     request=TokenRefreshIn,
-    responses={200: TokenPairOut, 400: PROBLEM, 401: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+    responses={200: enveloped(TokenPairOut), **problems(400, 401, 429, 503)},
     auth=[],
 )
 class TokenRefreshRotateView(LimitFirstMixin, TokenRefreshView):
+    """A refresh token → a new pair; the old refresh token is blacklisted (single use)."""
+
     throttle_scope = "auth"
     serializer_class = TokenRefreshIn
 
@@ -93,10 +116,12 @@ class TokenRefreshRotateView(LimitFirstMixin, TokenRefreshView):
     tags=["auth"],
     summary="Check a token (signature, expiry, blacklist, token_version)",
     request=TokenVerifyIn,
-    responses={200: TokenVerifyOut, 400: PROBLEM, 401: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+    responses={200: enveloped(TokenVerifyOut), **problems(400, 401, 429, 503)},
     auth=[],
 )
 class TokenVerifyCheckView(LimitFirstMixin, TokenVerifyView):
+    """200 iff the token is well signed, unexpired, not blacklisted and not revoked."""
+
     throttle_scope = "auth"
     serializer_class = TokenVerifyIn
 
@@ -111,9 +136,11 @@ class TokenVerifyCheckView(LimitFirstMixin, TokenVerifyView):
     tags=["auth"],
     summary="Log out everywhere: every access and refresh token of the caller stops working",
     request=None,
-    responses={200: LogoutAllOut, 401: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+    responses={200: enveloped(LogoutAllOut), **problems(401, 429, 503)},
 )
 class LogoutAllView(LimitFirstMixin, APIView):
+    """Bump the caller's token_version and blacklist their outstanding refresh tokens."""
+
     throttle_scope = "auth"
     permission_classes = [permissions.IsAuthenticated]
 
@@ -126,6 +153,8 @@ class LogoutAllView(LimitFirstMixin, APIView):
 
 
 class UserListCreateView(LimitFirstMixin, GenericAPIView):
+    """Admins only: page list (`?page=&page_size=`, filters) and creation."""
+
     permission_classes = [permissions.IsAuthenticated, IsAdminRole]
     serializer_class = UserOut
     queryset = User.objects.none()
@@ -133,6 +162,7 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
     @extend_schema(
         tags=["users"],
         summary="List users (admin)",
+        operation_id="users_list",
         parameters=[
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int, description="1-100, default 20"),
@@ -140,7 +170,7 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
             OpenApiParameter("is_active", bool),
             OpenApiParameter("search", str, description="substring of email or name"),
         ],
-        responses={200: UserOut(many=True), 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
+        responses={200: enveloped(UserOut, many=True), **problems(400, 401, 403, 429)},
     )
     def get(self, request: Request) -> Response:
         query = UserListQuery(data=request.query_params.dict())
@@ -153,7 +183,7 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
         tags=["users"],
         summary="Create a user (admin)",
         request=UserCreateIn,
-        responses={201: UserOut, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 409: PROBLEM},
+        responses={201: enveloped(UserOut), **problems(400, 401, 403, 409, 429)},
     )
     def post(self, request: Request) -> Response:
         serializer = UserCreateIn(data=request.data)
@@ -204,17 +234,23 @@ _UPDATE_DOC = {
         "(with current_password). Admins may also change plan and role (body as "
         "UserAdminUpdateIn). Any other key is a 400."
     ),
-    "responses": {200: UserOut, 400: PROBLEM, 401: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+    "responses": {200: enveloped(UserOut), **problems(400, 401, 404, 409, 429)},
 }
 _DELETE_DOC = {
     "tags": ["users"],
     "summary": "Deactivate the user and revoke every token",
-    "responses": {204: None, 401: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+    "responses": {204: None, **problems(401, 404, 409, 429)},
 }
 
 
 class UserDetailView(_UserDetailBase):
-    @extend_schema(tags=["users"], summary="A user (self or admin)", responses={200: UserOut})
+    """One user by id: the caller themselves, or anyone for an admin; others read as 404."""
+
+    @extend_schema(
+        tags=["users"],
+        summary="A user (self or admin)",
+        responses={200: enveloped(UserOut), **problems(401, 404, 429)},
+    )
     def get(self, request: Request, pk: int) -> Response:
         return self._retrieve(request, pk)
 
@@ -232,7 +268,13 @@ class UserDetailView(_UserDetailBase):
 
 
 class UserMeView(_UserDetailBase):
-    @extend_schema(tags=["users"], summary="The caller's account", responses={200: UserOut})
+    """The caller's own account."""
+
+    @extend_schema(
+        tags=["users"],
+        summary="The caller's account",
+        responses={200: enveloped(UserOut), **problems(401, 429)},
+    )
     def get(self, request: Request) -> Response:
         return self._retrieve(request, None)
 
