@@ -6,32 +6,46 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from syncqueue import client
 from syncqueue.stub import ProviderStub
 
 
 class FakeClock:
-    """A settable clock shared by the relay (`now=`) and the stub (`clock=`)."""
+    """One injected clock for the relay (`now=`), the stub (`clock=`) and `timezone.now()`
+    (time-machine, not ticking), so row timestamps and windows agree."""
 
-    def __init__(self, start: datetime) -> None:
-        self.current = start
+    def __init__(self, start: datetime, traveller) -> None:
+        self._current = start
+        self._traveller = traveller
+
+    @property
+    def current(self) -> datetime:
+        return self._current
+
+    @current.setter
+    def current(self, value: datetime) -> None:
+        self._traveller.move_to(value)
+        self._current = value
 
     def now(self) -> datetime:
-        return self.current
+        return self._current
 
     def time(self) -> float:
-        return self.current.timestamp()
+        return self._current.timestamp()
 
     def advance(self, seconds: float) -> datetime:
-        self.current += timedelta(seconds=seconds)
-        return self.current
+        self.current = self._current + timedelta(seconds=seconds)
+        return self._current
 
 
 @pytest.fixture
-def clock() -> FakeClock:
+def clock() -> Iterator[FakeClock]:
     # Ten seconds into a window of any size that divides an hour.
-    return FakeClock(datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC))
+    start = datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as traveller:
+        yield FakeClock(start, traveller)
 
 
 @pytest.fixture
