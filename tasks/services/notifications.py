@@ -241,7 +241,12 @@ def reminder_send_chunk(
                 kind=kind,
                 ledger_date=ledger_date,
                 connection=connection,
-                context={"due_local": task.due_date.astimezone(zone), "time_zone": zone.key},
+                context={
+                    # Naive local wall time: the template's date filter would convert an aware
+                    # value back to settings.TIME_ZONE.
+                    "due_local": task.due_date.astimezone(zone).replace(tzinfo=None),
+                    "time_zone": zone.key,
+                },
             )
         except SoftTimeLimitExceeded:
             failed.extend(t.pk for t in tasks[index:])
