@@ -18,6 +18,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import redis
+
 from monitoring import keys
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_SECONDS = 1.0
 # Non-cumulative latency buckets (ms) for p95 estimates on the ops charts and alerts.
 LATENCY_EDGES_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+# Fields summed as floats (HINCRBYFLOAT); every other field is an integer count.
+FLOAT_FIELDS = frozenset({"duration_ms_sum"})
 # Tests turn the background thread off to flush by hand with an injected clock.
 is_flush_thread_enabled = True
 
@@ -104,10 +108,10 @@ def flush(*, now: float | None = None, force: bool = False) -> bool:
         for minute, fields in pending.items():
             key = keys.aggregate_key(minute)
             for field, amount in fields.items():
-                if float(amount).is_integer():
-                    pipe.hincrby(key, field, int(amount))
-                else:
+                if field in FLOAT_FIELDS:
                     pipe.hincrbyfloat(key, field, amount)
+                else:
+                    pipe.hincrby(key, field, int(amount))
             pipe.expire(key, keys.AGGREGATE_TTL_SECONDS)
         if slow:
             pipe.lpush(keys.SLOW_QUERIES_KEY, *[json.dumps(entry) for entry in slow])
@@ -116,7 +120,7 @@ def flush(*, now: float | None = None, force: bool = False) -> bool:
 
     try:
         coordination.call(_write)
-    except coordination.CoordinationUnavailable as exc:
+    except (coordination.CoordinationUnavailable, redis.RedisError) as exc:
         logger.warning("metrics aggregate flush dropped minutes=%s error=%s", len(pending), exc)
         return False
     return True

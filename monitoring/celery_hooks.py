@@ -60,16 +60,16 @@ def reset_multiprocess_dir(**_: Any) -> None:
     """worker_init (main process, before the pool forks): wipe stale metric files.
 
     Give Celery workers a PROMETHEUS_MULTIPROC_DIR of their own (not gunicorn's)."""
-    from monitoring import metrics
+    from monitoring.multiproc import multiprocess_dir_reset
 
-    metrics.multiprocess_dir_reset()
+    multiprocess_dir_reset()
 
 
 def mark_child_dead(pid: int | None = None, **_: Any) -> None:
     """worker_process_shutdown: drop the exiting pool process's live gauges."""
-    from monitoring import metrics
+    from monitoring.multiproc import multiprocess_mark_dead
 
-    metrics.multiprocess_mark_dead(os.getpid() if pid is None else pid)
+    multiprocess_mark_dead(os.getpid() if pid is None else pid)
 
 
 def start_worker_metrics_server(**_: Any) -> int | None:

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -228,27 +227,9 @@ def preinitialise() -> None:
 
 # --------------------------------------------------------------------------- multiprocess
 
+from monitoring.multiproc import multiprocess_dir_reset, multiprocess_mark_dead  # noqa: E402
 
-def multiprocess_dir_reset(path: str | None = None) -> None:
-    """Empty the multiprocess directory; call once when the server starts, before workers fork
-    (stale files from a previous run would otherwise be summed forever)."""
-    path = path or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    if not path:
-        return
-    if os.path.isdir(path):
-        for entry in os.listdir(path):
-            full = os.path.join(path, entry)
-            if os.path.isdir(full):
-                shutil.rmtree(full, ignore_errors=True)
-            else:
-                os.remove(full)
-    os.makedirs(path, exist_ok=True)
-
-
-def multiprocess_mark_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (gunicorn `child_exit`, Celery process shutdown)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)
+__all__ = ["multiprocess_dir_reset", "multiprocess_mark_dead"]
 
 
 def base_registry() -> CollectorRegistry:
