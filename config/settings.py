@@ -279,6 +279,8 @@ POSTS_V1_SUNSET = env.str("POSTS_V1_SUNSET", default="2027-06-30T00:00:00Z")
 POSTS_V1_DEPRECATED_AT = env.str("POSTS_V1_DEPRECATED_AT", default="2026-11-01T00:00:00Z")
 POSTS_EVENT_RETENTION_DAYS = env.int("POSTS_EVENT_RETENTION_DAYS", default=30)
 POSTS_NOTIFY_CHUNK_SIZE = env.int("POSTS_NOTIFY_CHUNK_SIZE", default=300)
+# Publishes within this window share one sitemap regeneration (bursts coalesce).
+POSTS_SITEMAP_COALESCE_SECONDS = env.int("POSTS_SITEMAP_COALESCE_SECONDS", default=10)
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --------------------------------------------------------------------------- tasks
