@@ -172,7 +172,13 @@ def digests_schedule_weekly(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def _send_task_notice(
-    *, task: Task, kind: str, ledger_date: date, connection: Any, context: dict[str, Any]
+    *,
+    task: Task,
+    kind: str,
+    ledger_date: date,
+    now: datetime,
+    connection: Any,
+    context: dict[str, Any],
 ) -> bool:
     """Insert the ledger row and send in one transaction; False if it was already sent."""
     template = (
@@ -185,7 +191,9 @@ def _send_task_notice(
     )
     try:
         with transaction.atomic():
-            TaskReminderLedger.objects.create(task=task, kind=kind, local_date=ledger_date)
+            TaskReminderLedger.objects.create(
+                task=task, kind=kind, local_date=ledger_date, sent_at=now
+            )
             _send(
                 subject=subject,
                 template=template,
@@ -240,6 +248,7 @@ def reminder_send_chunk(
                 task=task,
                 kind=kind,
                 ledger_date=ledger_date,
+                now=now,
                 connection=connection,
                 context={
                     # Naive local wall time: the template's date filter would convert an aware
@@ -283,7 +292,9 @@ def digest_send_chunk(
             continue
         try:
             with transaction.atomic():
-                TaskDigestLedger.objects.create(user=user, iso_year=iso_year, iso_week=iso_week)
+                TaskDigestLedger.objects.create(
+                    user=user, iso_year=iso_year, iso_week=iso_week, sent_at=now
+                )
                 content = digest_content_for_user(
                     user=user, week_start=week_start, now=now, item_limit=DIGEST_ITEM_LIMIT
                 )
