@@ -20,7 +20,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, serializers
 
 from accounts.models import User
-from accounts.tokens import token_pair_for
 
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{2,30}$")
@@ -49,12 +48,12 @@ class StrictInputSerializer(serializers.Serializer):
 
 
 class TokenObtainIn(StrictInputSerializer):
-    """`{email, password}` → a token pair carrying the user's token_version."""
+    """`{email, password}`; validated_data is `{"user": <the authenticated user>}`."""
 
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=256, write_only=True, trim_whitespace=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         user = authenticate(
             request=self.context.get("request"),
             email=attrs["email"].strip().lower(),
@@ -64,7 +63,7 @@ class TokenObtainIn(StrictInputSerializer):
             raise exceptions.AuthenticationFailed(
                 "No active account found with the given credentials.", code="invalid_credentials"
             )
-        return token_pair_for(user)
+        return {"user": user}
 
 
 class TokenPairOut(serializers.Serializer):

@@ -36,7 +36,7 @@ from accounts.services import (
     user_set_role,
     user_update,
 )
-from accounts.tokens import refresh_rotate, token_verify
+from accounts.tokens import refresh_rotate, token_pair_for, token_verify
 from core.errors import PROBLEM_CONTENT_TYPE
 from core.views import LimitFirstMixin
 
@@ -90,7 +90,7 @@ class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = TokenObtainIn(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        return Response(serializer.validated_data)
+        return Response(token_pair_for(serializer.validated_data["user"]))
 
 
 @extend_schema(
