@@ -28,8 +28,6 @@ logger = logging.getLogger(__name__)
 # The sitemap protocol's limit per file (sitemaps.org): 50,000 URLs.
 SECTION_SIZE = 50_000
 INDEX_NAME = "index"
-# Publishes within this window share one regeneration (100 publishes a minute → a handful).
-COALESCE_SECONDS = 10
 _XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 
@@ -61,21 +59,21 @@ def sitemap_mark_dirty(*, post_ids: Iterable[int]) -> list[str]:
 
 
 def sitemap_schedule_regeneration() -> bool:
-    """Schedule one regeneration COALESCE_SECONDS from now unless one is already pending.
+    """Schedule one regeneration POSTS_SITEMAP_COALESCE_SECONDS from now unless one is already pending.
 
     Returns True when this call scheduled it. Redis down → schedule anyway (no coalescing).
     """
     from posts.jobs import regenerate_sitemap
 
+    # Publishes within this window share one regeneration (100 publishes a minute → a handful).
+    window = settings.POSTS_SITEMAP_COALESCE_SECONDS
     try:
-        if not coordination.value_set(
-            keys.SITEMAP_PENDING, "1", ttl_seconds=COALESCE_SECONDS * 6, nx=True
-        ):
+        if not coordination.value_set(keys.SITEMAP_PENDING, "1", ttl_seconds=window * 6, nx=True):
             return False
     except coordination.CoordinationUnavailable:
         logger.warning("sitemap coalescing unavailable; scheduling directly")
     try:
-        regenerate_sitemap.apply_async(countdown=COALESCE_SECONDS, retry=False)
+        regenerate_sitemap.apply_async(countdown=window, retry=False)
     except Exception as exc:  # broker down: drop the pending flag so the next mark retries
         logger.warning("sitemap regeneration not scheduled error=%s", exc)
         _clear_pending()
