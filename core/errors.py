@@ -200,8 +200,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     extra_headers = getattr(exc, "headers", None)
     if isinstance(extra_headers, dict):
         headers.update(extra_headers)
-    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+    if isinstance(exc.detail, dict) and "detail" in exc.detail:
+        # simplejwt raises with {"detail": ..., "code": ...}: keep its sentence and code
+        detail = str(exc.detail["detail"])
+        code = str(exc.detail.get("code", exc.default_code))
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
     return _drf_problem(status=exc.status_code, code=str(code), detail=str(detail), headers=headers)
 
 
