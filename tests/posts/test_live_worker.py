@@ -1,0 +1,105 @@
+"""Listeners through a real Celery worker (in-thread, real broker), with committed data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from django.core import mail
+from django.db import transaction
+
+from core import redis as coordination
+from posts import events, jobs, keys, metrics
+from posts.models import ListenerRun, Post, PostEvent, SitemapDocument
+from posts.services import post_create, post_publish
+from tests.factories import UserFactory
+from tests.posts.factories import SubscriptionFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live_worker]
+
+
+def _wait_for(predicate: Callable[[], bool], *, timeout_seconds: float = 30) -> bool:
+    """Poll until the worker's effects are visible (the worker is async; this never decides
+    correctness by waiting, it only waits for completion)."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _skipped(listener: str) -> float:
+    # The in-thread worker shares this process, so its metric counters are visible here.
+    return metrics.LISTENER_RUNS.labels(listener=listener, outcome="skipped")._value.get()
+
+
+def _sitemap_settled() -> bool:
+    pending = coordination.call(lambda r: r.exists(keys.SITEMAP_PENDING))
+    return not pending and not SitemapDocument.objects.filter(is_dirty=True).exists()
+
+
+def test_publish_runs_each_listener_once_through_the_worker(eager_off, settings):
+    settings.POSTS_SITEMAP_COALESCE_SECONDS = 1
+    editor = UserFactory(role="editor")
+    fan = UserFactory()
+    SubscriptionFactory(user=fan, author=editor)
+
+    post = post_create(by=editor, title="Live worker", is_published=True)
+
+    assert _wait_for(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
+    assert _wait_for(_sitemap_settled)
+    event = PostEvent.objects.get()
+    assert event.relayed_at is not None
+    assert mail.outbox[0].to == [fan.email]
+    assert f"/posts/{post.slug}" in SitemapDocument.objects.exclude(name="index").get().xml
+
+    skipped_before = _skipped("NotifySubscribers") + _skipped("ClearPostCache")
+    jobs.notify_subscribers.delay(event.pk)  # redeliveries through the worker: they act not
+    jobs.clear_post_cache.delay(event.pk)
+    assert _wait_for(
+        lambda: _skipped("NotifySubscribers") + _skipped("ClearPostCache") == skipped_before + 2
+    )
+    assert len(mail.outbox) == 1
+    assert ListenerRun.objects.count() == 3
+
+
+def test_crash_between_commit_and_enqueue_is_delivered_by_the_beat_sweep(
+    eager_off, monkeypatch, settings
+):
+    settings.POSTS_SITEMAP_COALESCE_SECONDS = 1
+    editor = UserFactory(role="editor")
+    SubscriptionFactory(user=UserFactory(), author=editor)
+    draft = Post.objects.create(author=editor, title="Crashy", slug="crashy")
+
+    with transaction.atomic():
+        post_publish(post_id=draft.pk, by=editor)
+        # The process dies right after COMMIT: its after-commit relay never runs.
+        transaction.get_connection().run_on_commit.clear()
+
+    event = PostEvent.objects.get()
+    assert event.relayed_at is None
+    monkeypatch.setattr(events, "RELAY_GRACE_SECONDS", 0)
+
+    jobs.relay_pending_post_events.delay()  # the beat tick, run by the worker
+
+    assert _wait_for(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
+    assert _wait_for(_sitemap_settled)
+    event.refresh_from_db()
+    assert event.relayed_at is not None
+
+
+def test_a_burst_of_publishes_coalesces_sitemap_regenerations(eager_off, settings):
+    settings.POSTS_SITEMAP_COALESCE_SECONDS = 1
+    editor = UserFactory(role="editor")
+
+    posts = [post_create(by=editor, title=f"Burst {i}", is_published=True) for i in range(100)]
+
+    assert _wait_for(lambda: ListenerRun.objects.count() == 300, timeout_seconds=60)
+    assert _wait_for(_sitemap_settled, timeout_seconds=30)
+    xml = "".join(SitemapDocument.objects.exclude(name="index").values_list("xml", flat=True))
+    assert all(f"/posts/{p.slug}<" in xml for p in posts)
+    regenerations = dict(SitemapDocument.objects.values_list("name", "regenerations"))
+    # 100 publishes → a handful of regenerations, not 100.
+    assert regenerations["index"] <= 10, regenerations
