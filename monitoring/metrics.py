@@ -52,6 +52,7 @@ CACHE_RESULTS = ("hit", "miss")
 # Caches whose hit/miss counters exist from the start (others appear on first use).
 KNOWN_CACHES = ("default", "stats", "tasks", "posts")
 BUDGET_KINDS = ("batch", "single")
+HEALTH_SERVICES = ("database", "replicas", "cache", "coordination", "queue")
 
 http_requests = Counter(
     "http_requests",
@@ -331,6 +332,15 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
     for schedule in sorted(set(BEAT_SCHEDULE) | set(beat)):
         beat_family.add_metric([schedule], float(beat.get(schedule, 0)))
     families.append(beat_family)
+    services = GaugeMetricFamily(
+        "service_up",
+        "1 when the service answered its last health probe (ok, slow or not configured), else 0.",
+        labels=["service"],
+    )
+    states = (snapshot.get("health") or {}).get("services") or {}
+    for service in sorted(set(HEALTH_SERVICES) | set(states)):
+        services.add_metric([service], 0.0 if states.get(service) == "down" else 1.0)
+    families.append(services)
     refreshed_at = snapshot.get("refreshed_at")
     families.append(
         GaugeMetricFamily(

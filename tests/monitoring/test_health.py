@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connections
+
+from monitoring import health
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _patient_probes(monkeypatch):
+    # This 2-core machine runs other suites at once: "slow" here would be noise, not signal.
+    monkeypatch.setattr(health, "SLOW_PROBE_MS", 250)
+
+
+@pytest.fixture
+def drain_file(settings, tmp_path):
+    settings.DRAIN_FILE = str(tmp_path / "drain")
+    settings.DRAIN_SECONDS = 30
+    return tmp_path / "drain"
+
+
+def test_all_services_up_is_healthy(client):
+    response = client.get("/api/health")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "status": "healthy",
+        "services": {
+            "database": "ok",
+            "replicas": "not_configured",
+            "cache": "ok",
+            "coordination": "ok",
+            "queue": "ok",
+        },
+        "metrics": {"queue_size": 0},
+    }
+
+
+def test_cache_down_is_degraded_but_200(client, settings):
+    settings.REDIS_CACHE_URL = "redis://127.0.0.1:1/11"  # nothing listens on port 1
+
+    response = client.get("/api/health")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["services"]["cache"] == "down"
+    assert response.json()["services"]["database"] == "ok"
+
+
+def test_primary_database_down_is_unhealthy_503(client, monkeypatch):
+    monkeypatch.setitem(connections.settings["default"], "PORT", "1")
+
+    response = client.get("/api/health")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy"
+    assert response.json()["services"]["database"] == "down"
+
+
+def test_a_hanging_dependency_costs_one_probe_deadline(client, settings):
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/10"
+        started = time.perf_counter()
+        response = client.get("/api/health")
+        elapsed = time.perf_counter() - started
+
+    assert response.json()["services"]["coordination"] == "down"
+    assert response.status_code == 200
+    assert elapsed < 1.0  # 250 ms deadline, not a socket timeout per probe
+
+
+def test_result_is_cached_per_process_for_about_two_seconds(client, settings):
+    first = client.get("/api/health").json()
+    settings.REDIS_CACHE_URL = "redis://127.0.0.1:1/11"
+
+    cached = client.get("/api/health").json()
+    health._cache["at"] -= health.HEALTH_CACHE_SECONDS  # the 2 s have passed
+    fresh = client.get("/api/health").json()
+
+    assert first["services"]["cache"] == cached["services"]["cache"] == "ok"
+    assert fresh["services"]["cache"] == "down"
+
+
+def test_queue_size_is_reported(client, settings):
+    import redis
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        broker.rpush("reminders", *[b"not-a-real-message"] * 4)
+        body = client.get("/api/health").json()
+    finally:
+        broker.delete("reminders")
+        broker.close()
+
+    assert body["metrics"]["queue_size"] == 4
+
+
+def test_live_has_no_dependencies(client, settings, monkeypatch, drain_file):
+    monkeypatch.setitem(connections.settings["default"], "PORT", "1")
+    settings.REDIS_URL = "redis://127.0.0.1:1/10"
+    call_command("drain")
+
+    response = client.get("/api/health/live")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "alive"}
+
+
+def test_drain_makes_health_503_for_drain_seconds_while_traffic_succeeds(client, drain_file):
+    with time_machine.travel(1_900_000_000, tick=False):
+        call_command("drain")
+        draining = client.get("/api/health")
+        traffic = client.get("/api/health/live")
+
+        assert draining.status_code == 503
+        assert draining.json()["draining"] is True
+        assert draining["Retry-After"] == "5"
+        assert traffic.status_code == 200
+        assert float(drain_file.read_text()) == 1_900_000_030
+
+    with time_machine.travel(1_900_000_031, tick=False):
+        assert client.get("/api/health").status_code == 200
+
+
+def test_touched_drain_file_drains_from_its_mtime_and_cancel_ends_it(client, drain_file):
+    drain_file.touch()
+    assert client.get("/api/health").status_code == 503
+
+    os.utime(drain_file, (time.time() - 31, time.time() - 31))
+    assert client.get("/api/health").status_code == 200
+
+    call_command("drain", seconds=60)
+    assert client.get("/api/health").status_code == 503
+    call_command("drain", cancel=True)
+    assert not drain_file.exists()
+    assert client.get("/api/health").status_code == 200
