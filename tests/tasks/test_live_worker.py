@@ -1,0 +1,54 @@
+"""One run through a real Celery worker on the real broker: beat job → chunk on `reminders`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from celery import signals
+from django.core import mail
+
+from tasks.jobs import schedule_daily_reminders
+from tasks.models import TaskReminderLedger
+from tests.factories import UserFactory
+from tests.tasks.factories import TaskFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live_worker]
+
+
+def _wait_for(condition, *, timeout_seconds: float = 30.0) -> bool:
+    """Poll until the worker has done its part (completion, not correctness, is awaited)."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_reminders_flow_through_the_worker_and_the_reminders_queue(eager_off, settings):
+    settings.REMINDER_CHUNK_SIZE = 2
+    users = [UserFactory(timezone="UTC") for _ in range(2)]
+    now = datetime(2026, 6, 10, 9, 1, tzinfo=UTC)
+    tasks = [
+        TaskFactory(owner=users[i % 2], due_date=now + timedelta(days=1, hours=i)) for i in range(5)
+    ]
+    routes: list[tuple[str, str]] = []
+
+    def record(sender=None, task=None, **_):
+        routes.append((sender.name, (task.request.delivery_info or {}).get("routing_key")))
+
+    signals.task_prerun.connect(record, weak=False)
+    try:
+        schedule_daily_reminders.delay(now.isoformat())
+        assert _wait_for(lambda: TaskReminderLedger.objects.count() == len(tasks))
+        assert _wait_for(lambda: len(mail.outbox) == len(tasks))
+    finally:
+        signals.task_prerun.disconnect(record)
+    assert sorted(m.subject for m in mail.outbox) == sorted(
+        f"Due tomorrow: {t.title}" for t in tasks
+    )
+    chunk_routes = [key for name, key in routes if name == "tasks.jobs.send_task_reminders_chunk"]
+    assert chunk_routes == ["reminders"] * 3
+    assert ("tasks.jobs.schedule_daily_reminders", "reminders") in routes
