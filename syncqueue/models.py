@@ -59,8 +59,14 @@ class OutboxBatch(models.Model):
 class OutboxRecord(models.Model):
     """One captured state of a user's tracked attributes, waiting for or past delivery."""
 
+    # No database FK constraint: InnoDB would S-lock the user row whenever a claim changes
+    # `status` (part of the FK's supporting index), deadlocking with a save that holds the user
+    # row and waits for the row's unique key. Django's CASCADE still deletes a user's rows.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="outbox_records"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="outbox_records",
+        db_constraint=False,
     )
     # Set only while the row is UNSENT and mergeable: the plain unique index makes "one
     # mergeable row per user" hold on MariaDB, which has no partial unique index.

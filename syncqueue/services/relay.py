@@ -37,6 +37,8 @@ SINGLES_PER_RUN = 100
 # A push run stops after this long and leaves the rest to the next job or tick.
 PUSH_RUN_SECONDS = 120
 CLAIM_LOCK_SECONDS = 30
+# Candidates read per claim, as a multiple of the limit, so users in flight don't starve a batch.
+CLAIM_SLACK_FACTOR = 2
 CLAIM_LOCK_WAIT_SECONDS = 10.0
 
 
@@ -76,20 +78,40 @@ def _claim_lock() -> str:
 def outbox_claim(*, kind: str, limit: int, now: datetime | None = None) -> OutboxBatch | None:
     """Claim up to `limit` due rows (id order) into a new batch with a lease; None if none.
 
-    `SELECT … FOR UPDATE SKIP LOCKED` skips rows a capture is merging right now; users with a
-    row already in flight (pending) are left for later, so one user's states go out in order.
-    Claims are serialized by a short coordination lock (raises CoordinationUnavailable).
+    Lock order is the one captures use: the user row first (a save holds it while it writes
+    the outbox), then the outbox rows, both with `FOR UPDATE SKIP LOCKED`, so a user being
+    saved right now is simply left for the next claim and claims never deadlock with saves.
+    Users with a row already in flight (pending) are left for later too, so one user's states
+    go out in order. Claims are serialized by a short coordination lock (raises
+    CoordinationUnavailable).
     """
+    from django.contrib.auth import get_user_model
+
     now = _clock(now)
     lease_expires_at = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     token = _claim_lock()
     try:
         with transaction.atomic():
-            candidates = list(
+            peek = list(
                 OutboxRecord.objects.due(now=now)
                 .order_by("id")
+                .values_list("id", "user_id")[: limit * CLAIM_SLACK_FACTOR]
+            )
+            if not peek:
+                return None
+            users = set(
+                get_user_model()
+                .objects.filter(pk__in={user for _, user in peek})
+                .order_by("pk")
                 .select_for_update(skip_locked=True)
-                .values_list("id", "user_id")[:limit]
+                .values_list("pk", flat=True)
+            )
+            candidates = list(
+                OutboxRecord.objects.due(now=now)
+                .filter(pk__in=[row_id for row_id, user in peek if user in users])
+                .order_by("id")
+                .select_for_update(skip_locked=True)
+                .values_list("id", "user_id")
             )
             if not candidates:
                 return None
@@ -98,7 +120,7 @@ def outbox_claim(*, kind: str, limit: int, now: datetime | None = None) -> Outbo
                     status=OutboxStatus.PENDING, user_id__in={user for _, user in candidates}
                 ).values_list("user_id", flat=True)
             )
-            ids = [row_id for row_id, user in candidates if user not in busy]
+            ids = [row_id for row_id, user in candidates if user not in busy][:limit]
             if not ids:
                 return None
             batch = OutboxBatch.objects.create(
@@ -114,11 +136,12 @@ def outbox_claim(*, kind: str, limit: int, now: datetime | None = None) -> Outbo
     finally:
         coordination.lock_release(keys.CLAIM_LOCK_KEY, token)
     logger.info(
-        "sync claimed batch=%s kind=%s rows=%s skipped_busy=%s",
+        "sync claimed batch=%s kind=%s rows=%s candidates=%s busy_users=%s",
         batch.pk,
         kind,
         len(ids),
-        len(candidates) - len(ids),
+        len(candidates),
+        len(busy),
     )
     return batch
 
