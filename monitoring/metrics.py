@@ -52,6 +52,8 @@ CACHE_RESULTS = ("hit", "miss")
 # Caches whose hit/miss counters exist from the start (others appear on first use).
 KNOWN_CACHES = ("default", "stats", "tasks", "posts")
 BUDGET_KINDS = ("batch", "single")
+# syncqueue.models.OutboxStatus labels, pre-initialised at 0 before the first snapshot.
+OUTBOX_STATUSES = ("unsent", "pending", "sent", "failed", "parked", "superseded")
 HEALTH_SERVICES = ("database", "replicas", "cache", "coordination", "queue")
 
 http_requests = Counter(
@@ -294,7 +296,7 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
     outbox = snapshot.get("outbox") or {}
     records = GaugeMetricFamily("outbox_records", "Outbox rows by status.", labels=["status"])
     by_status = outbox.get("records_by_status") or {}
-    for status in sorted(set(by_status) | {"pending", "failed"}):
+    for status in sorted(set(by_status) | set(OUTBOX_STATUSES)):
         records.add_metric([status], float(by_status.get(status, 0)))
     families.append(records)
     families.append(
@@ -312,7 +314,9 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
     remaining = outbox.get("budget_remaining") or {}
     for kind in sorted(set(BUDGET_KINDS) | set(remaining)):
         value = remaining.get(kind)
-        budgets.add_metric([kind], float(value) if value is not None else math.nan)
+        # syncqueue reports -1 when it could not read the budget: unknown, not "none left"
+        is_known = value is not None and float(value) >= 0
+        budgets.add_metric([kind], float(value) if is_known else math.nan)
     families.append(budgets)
 
     stats = snapshot.get("stats") or {}

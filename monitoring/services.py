@@ -31,6 +31,8 @@ PURGE_CHUNK_SIZE = 1000  # one short DELETE per chunk keeps row locks brief on M
 # Outbox statuses that count as done (anything else is backlog).
 OUTBOX_DONE_STATUSES = frozenset({"sent", "superseded", "delivered", "done", "skipped"})
 OUTBOX_FAILED_STATUSES = frozenset({"failed", "parked", "dead"})
+# Callers may say "error"/"info"; channels know only critical and warning.
+LEVEL_ALIASES = {"error": "critical", "fatal": "critical", "info": "warning"}
 # kombu's Redis transport keeps priorities 3/6/9 of a queue in sibling lists.
 _PRIORITY_SEPARATOR = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
@@ -62,6 +64,7 @@ def alert_fire(
 
 def _alert_fire(*, key: str, title: str, message: str, level: str, now: datetime | None) -> bool:
     now = now or timezone.now()
+    level = LEVEL_ALIASES.get(level, level)
     level = level if level in AlertEvent.Level.values else AlertEvent.Level.WARNING
     cooldown = timedelta(seconds=settings.ALERT_COOLDOWN_SECONDS)
     with transaction.atomic(using=PRIMARY):
