@@ -100,7 +100,8 @@ def guard_seconds() -> float:
 
 
 def _ttl_ms() -> int:
-    return keys.BUDGET_TTL_WINDOWS * settings.SYNC_WINDOW_SECONDS * 1000
+    # At least 5 minutes, so short test windows' counters can still be read back.
+    return max(300, keys.BUDGET_TTL_WINDOWS * settings.SYNC_WINDOW_SECONDS) * 1000
 
 
 def budget_reserve(*, kind: str, now: datetime, amount: int = 1) -> Reservation:
