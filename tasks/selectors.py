@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -294,21 +294,23 @@ def digest_content_for_user(
     tasks completed that week, tasks still open, and the open ones already overdue."""
     zone = zone_for(user.timezone)
     start, _ = local_day_range(week_start, zone)
-    _, end = local_day_range(week_start.fromordinal(week_start.toordinal() + 6), zone)
+    _, end = local_day_range(week_start + timedelta(days=6), zone)
     owned = Task.objects.for_owner(user.pk)
-    completed = owned.filter(completed_at__gte=start, completed_at__lt=end).order_by(
-        "completed_at", "id"
+    in_week = Q(completed_at__gte=start, completed_at__lt=end)
+    counts = owned.aggregate(
+        completed=Count("id", filter=in_week),
+        pending=Count("id", filter=Q(status__in=Task.ACTIVE_STATUSES)),
+        overdue=Count("id", filter=Q(status__in=Task.ACTIVE_STATUSES, due_date__lt=now)),
     )
-    pending = owned.active().order_by("due_date", "id")
-    overdue = owned.overdue(now=now).order_by("due_date", "id")
+    week_end = week_start + timedelta(days=6)
     return {
         "week_start": week_start,
-        "week_end": week_start.fromordinal(week_start.toordinal() + 6),
+        "week_end": week_end,
         "time_zone": zone.key,
-        "completed_count": completed.count(),
-        "completed": list(completed[:item_limit]),
-        "pending_count": pending.count(),
-        "pending": list(pending[:item_limit]),
-        "overdue_count": overdue.count(),
-        "overdue": list(overdue[:item_limit]),
+        "completed_count": counts["completed"],
+        "completed": list(owned.filter(in_week).order_by("completed_at", "id")[:item_limit]),
+        "pending_count": counts["pending"],
+        "pending": list(owned.active().order_by("due_date", "id")[:item_limit]),
+        "overdue_count": counts["overdue"],
+        "overdue": list(owned.overdue(now=now).order_by("due_date", "id")[:item_limit]),
     }
