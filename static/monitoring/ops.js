@@ -19,7 +19,10 @@
     var line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
     line.setAttribute("points", points.join(" "));
     svg.appendChild(line);
-    svg.setAttribute("data-last", present.length ? String(present[present.length - 1]) : "");
+    var last = present.length ? present[present.length - 1] : null;
+    svg.setAttribute("data-last", last === null ? "" : String(last));
+    var label = document.getElementById(svg.id + "-last");
+    if (label) { label.textContent = last === null ? "–" : String(Math.round(last * 1000) / 1000); }
   }
 
   function drawAll(series) {
