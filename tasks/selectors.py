@@ -209,8 +209,10 @@ def user_zone_groups() -> dict[str, list[str]]:
 
 def _keyset_task_ids(queryset: QuerySet[Task], *, batch_size: int) -> Iterator[list[int]]:
     """Batches of ids in (due_date, id) order, one status at a time: with the status fixed,
-    the (due_date, status) index yields rows already in that order, so each batch is one
-    short range read (no filesort, no rescans) and memory holds a single batch."""
+    the (due_date, status) index yields rows already in that order, so each read is one
+    short range scan (no filesort, no rescans). Ids of both statuses are packed into full
+    batches; memory holds at most two batches."""
+    pending: list[int] = []
     for status in Task.ACTIVE_STATUSES:
         last: tuple[datetime, int] | None = None
         while True:
@@ -218,12 +220,15 @@ def _keyset_task_ids(queryset: QuerySet[Task], *, batch_size: int) -> Iterator[l
             if last is not None:
                 page = page.filter(Q(due_date__gt=last[0]) | Q(due_date=last[0], pk__gt=last[1]))
             rows = list(page.order_by("due_date", "pk").values_list("due_date", "pk")[:batch_size])
-            if not rows:
-                break
-            yield [pk for _, pk in rows]
+            pending.extend(pk for _, pk in rows)
+            while len(pending) >= batch_size:
+                yield pending[:batch_size]
+                pending = pending[batch_size:]
             if len(rows) < batch_size:
                 break
             last = rows[-1]
+    if pending:
+        yield pending
 
 
 def reminder_task_id_batches(

@@ -72,3 +72,20 @@ class TaskListQuery(serializers.Serializer):
 
 class StatisticsQuery(serializers.Serializer):
     scope = serializers.ChoiceField(choices=("own", "global"), required=False, default="own")
+
+
+class TaskStatusCountsOut(serializers.Serializer):
+    pending = serializers.IntegerField()
+    in_progress = serializers.IntegerField()
+    completed = serializers.IntegerField()
+
+
+class TaskStatisticsOut(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=("own", "global"))
+    total = serializers.IntegerField()
+    by_status = TaskStatusCountsOut()
+    overdue = serializers.IntegerField()
+    completed_today = serializers.IntegerField()
+    local_date = serializers.DateField()
+    time_zone = serializers.CharField()
+    computed_at = serializers.DateTimeField()

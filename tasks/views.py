@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -22,7 +23,13 @@ from tasks.selectors import (
     task_global_statistics,
     task_list_for_user,
 )
-from tasks.serializers import StatisticsQuery, TaskIn, TaskListQuery, TaskOut
+from tasks.serializers import (
+    StatisticsQuery,
+    TaskIn,
+    TaskListQuery,
+    TaskOut,
+    TaskStatisticsOut,
+)
 
 CACHE_HEADER = "X-Cache"
 
@@ -40,6 +47,9 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
     throttle_scope = "tasks"
     serializer_class = TaskOut
 
+    @extend_schema(
+        operation_id="tasks_list", parameters=[TaskListQuery], responses=TaskOut(many=True)
+    )
     def get(self, request: Request) -> Response:
         query = TaskListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -71,6 +81,7 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
         response[CACHE_HEADER] = outcome
         return response
 
+    @extend_schema(request=TaskIn, responses={201: TaskOut})
     def post(self, request: Request) -> Response:
         data = TaskIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -86,9 +97,11 @@ class TaskDetailView(LimitFirstMixin, generics.GenericAPIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(TaskOut(task_get_for_user(pk=pk, user=request.user)).data)
 
+    @extend_schema(request=TaskIn, responses=TaskOut)
     def put(self, request: Request, pk: int) -> Response:
         return self._update(request, pk, partial=False)
 
+    @extend_schema(request=TaskIn, responses=TaskOut)
     def patch(self, request: Request, pk: int) -> Response:
         return self._update(request, pk, partial=True)
 
@@ -110,6 +123,7 @@ class TaskCompleteView(LimitFirstMixin, generics.GenericAPIView):
     throttle_scope = "tasks"
     serializer_class = TaskOut
 
+    @extend_schema(request=None, responses=TaskOut)
     def post(self, request: Request, pk: int) -> Response:
         task = task_get_for_user(pk=pk, user=request.user, using="default")
         task = services.task_complete(task=task)
@@ -123,7 +137,9 @@ class TaskStatisticsView(LimitFirstMixin, generics.GenericAPIView):
     permission_classes = [IsAuthenticated]
     throttle_scope = "tasks"
     pagination_class = None
+    serializer_class = TaskStatisticsOut
 
+    @extend_schema(parameters=[StatisticsQuery], responses=TaskStatisticsOut)
     def get(self, request: Request) -> Response:
         query = StatisticsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

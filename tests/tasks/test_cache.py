@@ -127,3 +127,13 @@ def test_warm_task_cache_command_for_one_user_and_all(user, other_user):
     call_command("warm_task_cache")
     assert services.task_statistics_cached(user=user)[1] == "hit"
     assert services.task_statistics_cached(user=other_user)[1] == "hit"
+
+
+def test_query_counts_of_a_cached_and_an_uncached_list_page(
+    auth_client, user, django_assert_num_queries
+):
+    TaskFactory(owner=user)
+    with django_assert_num_queries(3):  # JWT user, COUNT for the page meta, the page
+        assert auth_client.get("/api/v1/tasks")["X-Cache"] == "fill"
+    with django_assert_num_queries(1):  # JWT user only: the page comes from the cache
+        assert auth_client.get("/api/v1/tasks")["X-Cache"] == "hit"
