@@ -67,9 +67,13 @@ class KeysetSpec:
     """The ordering as ((field, is_descending), ...); the last field must be unique (the id)."""
 
     ordering: tuple[tuple[str, bool], ...]
+    # Columns pinned by the filters (e.g. status, category_id) that lead the index. They are
+    # prepended to ORDER BY so MariaDB reads the index range in order; see `pinned`.
+    leading: tuple[str, ...] = ()
 
     def order_by(self, *, reverse: bool = False) -> list[str]:
-        terms = []
+        first_descending = self.ordering[0][1] != reverse
+        terms = [f"-{field}" if first_descending else field for field in self.leading]
         for field, descending in self.ordering:
             is_descending = descending != reverse
             terms.append(f"-{field}" if is_descending else field)
@@ -91,11 +95,28 @@ class KeysetSpec:
             condition = branch | condition if condition else branch
         return condition
 
+    def with_leading(self, *fields: str) -> KeysetSpec:
+        return KeysetSpec(ordering=self.ordering, leading=tuple(fields))
+
     def key_of(self, row: Any) -> tuple[Any, ...]:
         get: Callable[[Any, str], Any] = (
             (lambda r, f: r[f]) if isinstance(row, Mapping) else (lambda r, f: getattr(r, f))
         )
         return tuple(get(row, field) for field, _ in self.ordering)
+
+
+def pinned(**values: Any) -> Q:
+    """Equality written as a one-point range (`a >= v AND a <= v`).
+
+    With plain `a = v` MariaDB 10.11 picks `ref` access on the index prefix and walks it from
+    the start, filtering every row before the seek position: page N then costs O(N). As a
+    range (plus `KeysetSpec.leading` in ORDER BY) the optimizer uses one range over
+    (a, published_at, id) and reads exactly limit+1 entries.
+    """
+    condition = Q()
+    for field, value in values.items():
+        condition &= Q(**{f"{field}__gte": value, f"{field}__lte": value})
+    return condition
 
 
 # --------------------------------------------------------------------------- signing

@@ -17,16 +17,18 @@ from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
 from core.cursor import (
+    KeysetPage,
     KeysetSpec,
     cursor_binding,
     cursor_decode,
     cursor_meta,
     keyset_page,
     parse_limit,
+    pinned,
 )
 from core.errors import DomainError
 from core.fields import FieldPolicy, RelationPolicy, Selection, selection_parse
-from posts.models import Post, PostTag
+from posts.models import Category, Post, PostTag, Tag
 
 PUBLIC_FIELDS = (
     "id",
@@ -262,11 +264,7 @@ def v2_list_query_parse(*, params: Mapping[str, str], user: Any) -> V2ListQuery:
     )
 
 
-def _filtered(queryset: QuerySet, filters: Mapping[str, Any], *, prefix: str = "") -> QuerySet:
-    if "category" in filters:
-        queryset = queryset.filter(**{f"{prefix}category__slug": filters["category"]})
-    if "author" in filters:
-        queryset = queryset.filter(**{f"{prefix}author_id": filters["author"]})
+def _dates(queryset: QuerySet, filters: Mapping[str, Any]) -> QuerySet:
     if "published_after" in filters:
         queryset = queryset.filter(
             published_at__gt=datetime.fromisoformat(filters["published_after"])
@@ -278,23 +276,68 @@ def _filtered(queryset: QuerySet, filters: Mapping[str, Any], *, prefix: str = "
     return queryset
 
 
+def _slug_id(model: type, slug: str) -> int | None:
+    return model.objects.filter(slug=slug).values_list("pk", flat=True).first()
+
+
+def _post_seek_base(
+    filters: Mapping[str, Any], spec: KeysetSpec
+) -> tuple[QuerySet, KeysetSpec] | None:
+    """Published posts under the filters, with the index prefix pinned (see core.cursor.pinned):
+    (category_id, status, …) or (author_id, status, …) or (status, …). None: no such category."""
+    published = Post.Status.PUBLISHED
+    queryset = Post.objects.all()
+    if "category" in filters:
+        category_id = _slug_id(Category, filters["category"])
+        if category_id is None:
+            return None
+        queryset = queryset.filter(pinned(category_id=category_id, status=published))
+        spec = spec.with_leading("category_id", "status")
+        if "author" in filters:
+            queryset = queryset.filter(author_id=filters["author"])
+    elif "author" in filters:
+        queryset = queryset.filter(pinned(author_id=filters["author"], status=published))
+        spec = spec.with_leading("author_id", "status")
+    else:
+        queryset = queryset.filter(pinned(status=published))
+        spec = spec.with_leading("status")
+    return _dates(queryset, filters), spec
+
+
+def _tag_seek_base(
+    filters: Mapping[str, Any], spec: KeysetSpec
+) -> tuple[QuerySet, KeysetSpec] | None:
+    """PostTag rows of the tag, seeking on its (tag_id, status, published_at, post_id) index."""
+    tag_id = _slug_id(Tag, filters["tag"])
+    if tag_id is None:
+        return None
+    queryset = PostTag.objects.filter(pinned(tag_id=tag_id, status=Post.Status.PUBLISHED))
+    if "category" in filters:
+        queryset = queryset.filter(post__category__slug=filters["category"])
+    if "author" in filters:
+        queryset = queryset.filter(post__author_id=filters["author"])
+    return _dates(queryset, filters), spec.with_leading("tag_id", "status")
+
+
 def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict], dict[str, Any]]:
     """One cursor page of published posts: (objects, meta with cursor and limit).
 
     Statements: 1 (posts, joined with author/category when included) + 1 for tags when
-    `tag_ids` or `tags` is selected + 1 when filtering by tag (the PostTag seek).
+    `tag_ids` or `tags` is selected; a category or tag filter adds its slug lookup, and a tag
+    filter the PostTag seek. Never an OFFSET: any depth costs what page 1 costs.
     """
     binding = query.binding()
-    spec = ORDERINGS[query.ordering]
     position = cursor_decode(query.cursor, binding=binding, key_length=2) if query.cursor else None
     columns = columns_for(query.selection)
     if "tag" in query.filters:
-        spec = TAG_ORDERINGS[query.ordering]
-        seek_qs = _filtered(
-            PostTag.objects.filter(tag__slug=query.filters["tag"], status=Post.Status.PUBLISHED),
-            {k: v for k, v in query.filters.items() if k != "tag"},
-            prefix="post__",
-        )
+        base = _tag_seek_base(query.filters, TAG_ORDERINGS[query.ordering])
+        if base is None:
+            return [], cursor_meta(
+                page=KeysetPage([], False, False, TAG_ORDERINGS[query.ordering]),
+                binding=binding,
+                limit=query.limit,
+            )
+        seek_qs, spec = base
         page = keyset_page(
             seek_qs,
             spec=spec,
@@ -310,8 +353,16 @@ def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict], dict[str, Any]]:
         )
         rows = [by_id[pid] for pid in ids if pid in by_id]
     else:
+        base = _post_seek_base(query.filters, ORDERINGS[query.ordering])
+        if base is None:
+            return [], cursor_meta(
+                page=KeysetPage([], False, False, ORDERINGS[query.ordering]),
+                binding=binding,
+                limit=query.limit,
+            )
+        seek_qs, spec = base
         page = keyset_page(
-            _filtered(Post.objects.published(), query.filters),
+            seek_qs,
             spec=spec,
             position=position,
             limit=query.limit,

@@ -19,6 +19,16 @@ from tests.posts.factories import SubscriptionFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live_worker]
 
 
+@pytest.fixture(autouse=True)
+def _patient_redis(settings):
+    """This loaded test machine can stall Redis replies past the 100 ms production timeout;
+    a tripped breaker would turn coalescing off, which is not what these tests are about."""
+    settings.REDIS_SOCKET_TIMEOUT_SECONDS = 2.0
+    coordination.reset_clients()
+    yield
+    coordination.reset_clients()
+
+
 def _wait_for(predicate: Callable[[], bool], *, timeout_seconds: float = 30) -> bool:
     """Poll until the worker's effects are visible (the worker is async; this never decides
     correctness by waiting, it only waits for completion)."""
