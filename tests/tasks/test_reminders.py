@@ -163,7 +163,12 @@ def test_fan_out_is_chunked_never_one_message_per_task(settings):
     users = [UserFactory(timezone="Europe/Berlin") for _ in range(3)]
     due = local(date(2026, 6, 11), time(10), "Europe/Berlin")
     tasks = [
-        TaskFactory(owner=users[i % 3], due_date=due + timedelta(minutes=i)) for i in range(10)
+        TaskFactory(
+            owner=users[i % 3],
+            due_date=due + timedelta(minutes=i),
+            status="in_progress" if i % 3 == 0 else "pending",  # batches pack both statuses
+        )
+        for i in range(10)
     ]
     with published_jobs() as jobs:
         counts = schedule_daily_reminders.delay(
