@@ -62,7 +62,17 @@ def reset_multiprocess_dir(**_: Any) -> None:
     Give Celery workers a PROMETHEUS_MULTIPROC_DIR of their own (not gunicorn's)."""
     from monitoring.multiproc import multiprocess_dir_reset
 
-    multiprocess_dir_reset()
+    # Django (and so our metrics) is already loaded here: spare this process's own files.
+    multiprocess_dir_reset(keep_pid=os.getpid())
+
+
+def init_process_metrics(**_: Any) -> None:
+    """worker_process_init (each pool process) and worker_ready (main process): create this
+    process's label sets now, so a scrape shows every series before its first job."""
+    from monitoring import metrics
+
+    metrics.preinitialise(include_routes=False)
+    metrics.memory_usage_update()
 
 
 def mark_child_dead(pid: int | None = None, **_: Any) -> None:
@@ -80,6 +90,7 @@ def start_worker_metrics_server(**_: Any) -> int | None:
 
     from monitoring import metrics
 
+    init_process_metrics()
     port = settings.CELERY_WORKER_METRICS_PORT
     if not port:
         return None
@@ -107,5 +118,6 @@ def connect() -> None:
     signals.task_prerun.connect(adopt_request_id, weak=False, dispatch_uid="mon-prerun")
     signals.task_success.connect(record_beat_success, weak=False, dispatch_uid="mon-beat")
     signals.worker_init.connect(reset_multiprocess_dir, weak=False, dispatch_uid="mon-init")
+    signals.worker_process_init.connect(init_process_metrics, weak=False, dispatch_uid="mon-child")
     signals.worker_process_shutdown.connect(mark_child_dead, weak=False, dispatch_uid="mon-exit")
     signals.worker_ready.connect(start_worker_metrics_server, weak=False, dispatch_uid="mon-port")

@@ -191,11 +191,12 @@ def known_routes() -> list[str]:
     return sorted(label for label in labels if label.startswith(("/api/", "/ops/")))
 
 
-def preinitialise() -> None:
+def preinitialise(*, include_routes: bool = True) -> None:
     """Create the label sets a dashboard or alert expects before their first use.
 
-    Runs once per process (after a fork too): every API route for GET with 200 and 500,
-    every limiter scope, every known cache's hit/miss and each database alias.
+    Runs once per process (after a fork too): every API route for GET with 200 and 500
+    (web processes only), every limiter scope, every known cache's hit/miss and each
+    database alias.
     """
     global _preinitialised_pid
     pid = os.getpid()
@@ -215,12 +216,12 @@ def preinitialise() -> None:
                 cache_requests.labels(cache=cache, result=result)
         for alias in connections:
             database_connections.labels(alias=alias)
-        try:
-            routes = known_routes()
-        except Exception:  # a broken urlconf must not break the metrics of the rest
-            logger.exception("route pre-initialisation failed")
-            routes = []
-        routes.append(UNMATCHED_ROUTE)
+        routes: list[str] = []
+        if include_routes:
+            try:
+                routes = [*known_routes(), UNMATCHED_ROUTE]
+            except Exception:  # a broken urlconf must not break the metrics of the rest
+                logger.exception("route pre-initialisation failed")
         for route in routes:
             for status in ("200", "500"):
                 http_requests.labels(method="GET", route=route, status=status)

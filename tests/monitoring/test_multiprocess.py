@@ -71,3 +71,14 @@ def test_counters_sum_across_processes_and_dead_workers_leave_live_gauges(tmp_pa
     # counters survive a worker's death; its live gauges (memory) do not
     assert _sample(after, "http_requests_total", method="GET", route="/api/mp", status="200") == 2
     assert _sample(after, "memory_usage_bytes") < _sample(before, "memory_usage_bytes")
+
+
+def test_reset_spares_only_the_callers_own_files(tmp_path: Path):
+    from monitoring.multiproc import multiprocess_dir_reset
+
+    for name in ("counter_123.db", "gauge_livesum_123.db", "counter_456.db", "histogram_1234.db"):
+        (tmp_path / name).write_bytes(b"x")
+
+    multiprocess_dir_reset(str(tmp_path), keep_pid=123)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_123.db", "gauge_livesum_123.db"]
