@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from posts.models import Category, Post, PostTag, Tag
+from posts.sitemap import sitemap_rebuild_all
 
 # 5,000 rows per INSERT keeps each statement well under max_allowed_packet.
 INSERT_BATCH_SIZE = 5_000
@@ -86,4 +87,5 @@ def seed(*, count: int, progress: Callable[[int], None]) -> int:
             )
         inserted += size
         progress(inserted)
+    sitemap_rebuild_all()  # seeded rows bypass the events, so build the sitemap once here
     return inserted

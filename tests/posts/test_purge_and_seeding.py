@@ -7,7 +7,16 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from posts import jobs, services
-from posts.models import Category, ListenerRun, Post, PostEvent, PostTag, Tag, ViewFlush
+from posts.models import (
+    Category,
+    ListenerRun,
+    Post,
+    PostEvent,
+    PostTag,
+    SitemapDocument,
+    Tag,
+    ViewFlush,
+)
 from posts.seeding import seed
 from tests.factories import UserFactory
 
@@ -61,9 +70,19 @@ def test_seed_inserts_posts_with_taxonomy_and_tag_copies():
             tag_row.post.published_at,
         )
     assert Post.objects.published().exists()
+    assert SitemapDocument.objects.get(name="index").url_count >= 1  # built once at the end
 
 
 def test_seed_demo_command_seeds_posts_after_users(capsys):
     call_command("seed_demo", users=3, posts=7)
     assert Post.objects.count() == 7
     assert "7 posts" in capsys.readouterr().out
+
+
+def test_sitemap_rebuild_command_builds_the_index(capsys):
+    from tests.posts.factories import PostFactory
+
+    post = PostFactory()
+    call_command("posts_sitemap_rebuild")
+    assert "regenerated" in capsys.readouterr().out
+    assert post.slug in "".join(SitemapDocument.objects.values_list("xml", flat=True))
