@@ -87,3 +87,11 @@ def test_concurrent_overdue_runs_send_each_alert_once():
     assert errors == []
     assert sorted(m.subject for m in mail.outbox) == sorted(f"Overdue: {t.title}" for t in tasks)
     assert TaskReminderLedger.objects.filter(kind="overdue").count() == 9
+
+
+def test_inactive_owners_get_no_overdue_alert():
+    user = UserFactory(timezone="UTC", is_active=False)
+    TaskFactory(owner=user, due_date=NOW - timedelta(hours=1))
+    services.overdue_schedule_alerts(now=NOW)
+    assert mail.outbox == []
+    assert not TaskReminderLedger.objects.exists()
