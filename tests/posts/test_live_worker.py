@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.core import mail
 from django.db import transaction
 
+from config.celery import app as celery_app
 from core import redis as coordination
 from posts import events, jobs, keys, metrics
 from posts.models import ListenerRun, Post, PostEvent, SitemapDocument
@@ -38,6 +40,21 @@ def _wait_for(predicate: Callable[[], bool], *, timeout_seconds: float = 30) -> 
             return True
         time.sleep(0.05)
     return predicate()
+
+
+@contextmanager
+def _broker_unreachable() -> Iterator[None]:
+    """Publishing goes to a port nothing listens on (the worker keeps its own connection)."""
+    from kombu import pools
+
+    saved = celery_app.amqp._producer_pool
+    dead = pools.producers[celery_app.connection_for_write("redis://127.0.0.1:1/0")]
+    dead.limit = 1
+    celery_app.amqp._producer_pool = dead
+    try:
+        yield
+    finally:
+        celery_app.amqp._producer_pool = saved
 
 
 def _skipped(listener: str) -> float:
@@ -113,3 +130,25 @@ def test_a_burst_of_publishes_coalesces_sitemap_regenerations(eager_off, setting
     regenerations = dict(SitemapDocument.objects.values_list("name", "regenerations"))
     # 100 publishes → a handful of regenerations, not 100.
     assert regenerations["index"] <= 10, regenerations
+
+
+def test_broker_unreachable_at_publish_is_delivered_by_the_beat_sweep(
+    eager_off, monkeypatch, settings
+):
+    settings.POSTS_SITEMAP_COALESCE_SECONDS = 1
+    editor = UserFactory(role="editor")
+    SubscriptionFactory(user=UserFactory(), author=editor)
+
+    with _broker_unreachable():
+        post = post_create(by=editor, title="Broker away", is_published=True)
+
+    assert Post.objects.get(pk=post.pk).is_published  # the request path did not fail
+    event = PostEvent.objects.get()
+    assert event.relayed_at is None and event.relay_attempts == 1
+    assert not ListenerRun.objects.exists()
+
+    monkeypatch.setattr(events, "RELAY_GRACE_SECONDS", 0)
+    jobs.relay_pending_post_events.delay()  # the broker is back; the beat tick catches up
+
+    assert _wait_for(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
+    assert _wait_for(_sitemap_settled)
