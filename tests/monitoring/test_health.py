@@ -145,3 +145,42 @@ def test_touched_drain_file_drains_from_its_mtime_and_cancel_ends_it(client, dra
     call_command("drain", cancel=True)
     assert not drain_file.exists()
     assert client.get("/api/health").status_code == 200
+
+
+def _redis_reply(command: bytes) -> bytes:
+    if b"HELLO" in command.upper():  # RESP3 handshake: a one-entry map
+        return b"%1\r\n+proto\r\n:3\r\n"
+    return b"+PONG\r\n" if b"PING" in command.upper() else b"+OK\r\n"
+
+
+def test_a_dependency_answering_late_but_within_the_deadline_is_slow(client, settings, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(health, "SLOW_PROBE_MS", 60)
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve() -> None:  # a Redis whose PING takes 120 ms
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while data := conn.recv(4096):
+                    if b"PING" in data.upper():
+                        time.sleep(0.12)
+                    conn.sendall(_redis_reply(data))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        settings.REDIS_CACHE_URL = f"redis://127.0.0.1:{listener.getsockname()[1]}/11"
+        health._clients.clear()
+        body = client.get("/api/health").json()
+    finally:
+        listener.close()
+
+    assert body["services"]["cache"] == "slow"
+    assert body["status"] == "degraded"
