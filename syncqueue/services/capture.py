@@ -40,10 +40,11 @@ def outbox_capture_user_change(*, user: Any, changed_fields: list[str], is_creat
         .get()
     )
     user.sync_version = row["sync_version"]
-    outbox_write(
+    is_new_row = outbox_write(
         user_id=user.pk, version=row["sync_version"], attributes=_attributes(row), using=using
     )
-    transaction.on_commit(outbox_backlog_check, using=using)
+    if is_new_row:  # a merge leaves the backlog's size as it was: nothing to check
+        transaction.on_commit(outbox_backlog_check, using=using)
 
 
 def _bump_versions(*, user_model: Any, user_ids: list[int], using: str) -> None:
@@ -140,8 +141,9 @@ def outbox_write(
     attributes: dict[str, Any],
     using: str = "default",
     now: datetime | None = None,
-) -> None:
-    """Insert a row for this state, or merge it into the user's unsent row when coalescing."""
+) -> bool:
+    """Insert a row for this state, or merge it into the user's unsent row when coalescing.
+    Returns whether a new row was inserted."""
     now = now or timezone.now()
     payload = {"user_id": user_id, "attributes": attributes}
     if not settings.SYNC_COALESCE:
@@ -153,7 +155,7 @@ def outbox_write(
             created_at=now,
             updated_at=now,
         )
-        return
+        return True
     connection = connections[using]
     if connection.vendor == "mysql":
         table = OutboxRecord._meta.db_table
@@ -177,7 +179,8 @@ def outbox_write(
                     now,
                 ],
             )
-        return
+            # MariaDB: 1 row affected = inserted, 2 = merged into the existing row.
+            return cursor.rowcount == 1
     with transaction.atomic(using=using):
         existing = (
             OutboxRecord.objects.using(using)
@@ -195,10 +198,12 @@ def outbox_write(
                 created_at=now,
                 updated_at=now,
             )
-        elif version > existing.version:
+            return True
+        if version > existing.version:
             OutboxRecord.objects.using(using).filter(pk=existing.pk).update(
                 payload=payload, version=version, updated_at=now
             )
+        return False
 
 
 def outbox_backlog_check() -> bool:

@@ -97,6 +97,7 @@ def _purge_kill_queue() -> None:
         conn.default_channel.queue_purge(KILL_QUEUE)
 
 
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
 @pytest.mark.parametrize("hold", ["before_apply", "after_apply"])
 @pytest.mark.django_db(transaction=True)
 def test_sigkilled_worker_mid_batch_loses_nothing_and_applies_nothing_twice(
