@@ -9,16 +9,18 @@ import logging
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import User
 from posts import cache, keys, metrics
 from posts.models import ListenerRun, NotificationDelivery, Post, PostEvent, Subscription
 from posts.sitemap import sitemap_mark_dirty, sitemap_schedule_regeneration
+
+User = get_user_model()
 
 logger = logging.getLogger(__name__)
 

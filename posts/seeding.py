@@ -7,12 +7,14 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from posts.models import Category, Post, PostTag, Tag
 from posts.sitemap import sitemap_rebuild_all
+
+User = get_user_model()
 
 # 5,000 rows per INSERT keeps each statement well under max_allowed_packet.
 INSERT_BATCH_SIZE = 5_000

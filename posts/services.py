@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
+from django.http import Http404
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -98,8 +99,6 @@ def post_lock(*, post_id: int) -> Post:
     try:
         return Post.objects.using("default").select_for_update().get(pk=post_id)
     except Post.DoesNotExist:
-        from django.http import Http404
-
         raise Http404("No such post.") from None
 
 

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import Http404
 from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,7 +20,6 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import User
 from core.pagination import PageNumberPagination
 from core.views import LimitFirstMixin
 from posts import keys
@@ -27,6 +28,8 @@ from posts.selectors import V1_SELECTION, is_staff, post_detail, post_published_
 from posts.serializers import PostV1Out
 from posts.services import post_view_record
 from posts.views.common import PROBLEM, IsEditorOrReadOnly
+
+User = get_user_model()
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number."),
@@ -185,8 +188,6 @@ class UserPostsV1View(V1Base):
     )
     def get(self, request: Request, user_id: int) -> Response:
         if not User.objects.filter(pk=user_id, is_active=True).exists():
-            from django.http import Http404
-
             raise Http404("No such user.")
         return self.paged(
             request,
