@@ -19,6 +19,9 @@ TEST_ENV := DEBUG=1 \
 	CELERY_BROKER_URL=redis://$(TEST_REDIS_HOST):$(TEST_REDIS_PORT)/12 \
 	CELERY_TASK_ALWAYS_EAGER=1 LOG_LEVEL=WARNING
 PYTEST_ARGS ?=
+# Debian packages the tests need: servers, MySQL client headers, promtool (rule tests), nginx
+# (config test), Chromium (ops-page browser test, driven by Playwright; never a downloaded browser).
+TEST_DEBIAN_PACKAGES := mariadb-server redis-server libmariadb-dev pkg-config prometheus chromium nginx-light
 
 .PHONY: run test lint fmt migrations-check schema-check pytest smoke bench bench-stats bench-posts \
 	bench-tasks bench-sync venv venv-test services worker beat provider-stub
@@ -49,11 +52,12 @@ run: venv
 # ------------------------------------------------------------------ services for tests
 services-packages:
 	@missing=""; \
-	for pkg in mariadb-server redis-server libmariadb-dev pkg-config; do \
+	for pkg in $(TEST_DEBIAN_PACKAGES); do \
 		dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		case "$$missing" in *prometheus*) service prometheus stop >/dev/null 2>&1 || true;; esac; \
 	fi
 
 services: services-packages

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Exports its migration gauges; request metrics come from monitoring's own cheaper middleware.
+    "django_prometheus",
     "core",
     "accounts",
     "stats",
@@ -187,6 +189,8 @@ CELERY_TASK_SOFT_TIME_LIMIT_SECONDS = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECON
 CELERY_TASK_TIME_LIMIT_SECONDS = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)
 CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=9808)
+# Prometheus scrapes workers from its own host; bind narrower where the network allows.
+CELERY_WORKER_METRICS_ADDR = env.str("CELERY_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
 
 # --------------------------------------------------------------------------- auth / DRF
 AUTH_PASSWORD_VALIDATORS = [

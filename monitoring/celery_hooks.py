@@ -100,7 +100,7 @@ def start_worker_metrics_server(**_: Any) -> int | None:
         try:
             server, _thread = start_http_server(
                 port,
-                addr=os.environ.get("CELERY_WORKER_METRICS_ADDR", "0.0.0.0"),  # noqa: S104 scraped from outside
+                addr=settings.CELERY_WORKER_METRICS_ADDR,
                 registry=metrics.base_registry(),
             )
         except OSError as exc:
