@@ -204,3 +204,30 @@ def test_stub_http_contract_limits_and_controls(stub, clock):
         assert http.get("/_state/users/1").json()["attributes"] == {"plan": "pro"}
         http.post("/_control", json={"reset": True})
         assert http.get("/_state").json()["users"] == {}
+
+
+def test_run_provider_stub_command_serves_the_contract():
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_provider_stub", "--port", "0", "--window-seconds", "5"],
+        cwd=str(settings.BASE_DIR),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "window 5 s" in line
+        url = line.split(" on ")[1].split(" ")[0]
+        record = {"idempotency_key": "1:1", "user_id": 7, "version": 1, "attributes": {}}
+        with httpx.Client(base_url=url) as http:
+            answer = http.post("/v1/users/batch", json={"records": [record]}).json()
+            assert answer["results"][0]["applied"] is True
+            assert http.get("/_state").json()["users"]["7"]["version"] == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -302,3 +302,16 @@ def test_redis_down_sends_nothing(stub, clock, sync_settings):
     assert _statuses() == {"unsent": 10}
     assert stub.snapshot()["records_received"] == 0
     assert ProviderCall.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_single_calls_carry_on_when_the_batch_budget_is_spent(stub, clock, sync_settings):
+    sync_settings.SYNC_BATCH_CALLS_PER_WINDOW = stub.batch_limit = 1
+    sync_settings.SYNC_SINGLE_CALLS_PER_WINDOW = stub.single_limit = 4
+    [UserFactory() for _ in range(25)]
+    report = outbox_tick(now=clock.now())
+    assert (report.batch_calls, report.single_calls) == (1, 4)
+    assert _statuses() == {"sent": 14, "unsent": 11}
+    assert stub.over_limit == 0
+    window = budget.window_of(clock.now())
+    assert budget.budget_used(kind="single", window=window) == stub.counts[("single", window)] == 4
