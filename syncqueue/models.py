@@ -92,7 +92,8 @@ class OutboxRecord(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["status", "next_attempt_at", "id"], name="sync_outbox_due_idx"),
-            models.Index(fields=["user", "status"], name="sync_outbox_user_idx"),
+            # Per-user lookups: the newest version (an index-only MAX) and rows in flight.
+            models.Index(fields=["user", "version"], name="sync_outbox_user_version_idx"),
             models.Index(fields=["status", "updated_at"], name="sync_outbox_archive_idx"),
         ]
 
