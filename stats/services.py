@@ -437,8 +437,11 @@ def _classify(snapshot: Snapshot | None, at_ms: int) -> str:
 
 
 def _serve_in_process(*, subject: str, at_ms: int) -> Outcome:
-    # Same policy and key as every other limiter path; fails open (logged, counted) there.
-    decision = rate_limit_check(scope=SCOPE, subject=subject, now_ms=at_ms)
+    if settings.RATE_LIMIT_ENABLED:
+        # Same policy and key as every other limiter path; fails open (logged, counted) there.
+        decision = rate_limit_check(scope=SCOPE, subject=subject, now_ms=at_ms)
+    else:
+        decision = decision_from_script_result(policy_for(SCOPE), [1, 0, 0, 0])
     if not decision.is_allowed:
         return Outcome(decision=decision)
     return _serve_local_copy(decision=decision, at_ms=at_ms)

@@ -94,6 +94,7 @@ class StatsView(LimitFirstMixin, APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     throttle_classes: list[Any] = []
+    throttle_scope = "stats"  # decided by the entry script, with core.limiter's policy and key
     rate_limit_headers = False  # shared caches store the 200; limits go on the 429 only
     envelope = False
 

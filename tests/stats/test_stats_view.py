@@ -184,3 +184,16 @@ def test_head_answers_like_get(client, orders):
 
     assert response.status_code == 200
     assert response["ETag"] == snapshot.etag
+
+
+@pytest.mark.django_db
+def test_disabled_limiter_admits_everything_and_still_serves_the_entry(client, orders, settings):
+    settings.RATE_LIMIT_ENABLED = False
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "stats": "1/h"}
+    snapshot = store_entry(age_seconds=1)
+
+    responses = [client.get(URL) for _ in range(5)]
+
+    assert [r.status_code for r in responses] == [200] * 5
+    assert all(r.content == snapshot.body for r in responses)
+    assert not redis_raw().exists("core:v1:rl:stats:ip:127.0.0.1")
