@@ -6,7 +6,7 @@ budget window, on MariaDB database `--db-name` and the coordination Redis on `--
   1. capture overhead: p50/p99 of a user save that changes a tracked field vs one that changes
      only an untracked field (each its own transaction, after-commit backlog check included);
   2. `--changes` changes over `--users` users through accounts.services.users_bulk_update
-     (captured in bulk), timed;
+     (captured in bulk), timed, with the relay stopped so a real backlog builds up;
   3. the drain: `--workers` relay threads (own DB connections, like a threaded Celery worker)
      run the beat step (`outbox_tick`) in a loop, waiting for the next window when the budget
      is spent, until nothing is left.
@@ -231,8 +231,12 @@ def main() -> None:
     # The timed saves go out with the rest; their rows count as changes too.
     timed_rows = OutboxRecord.objects.count()
 
-    print(f"producing {args.changes} changes", flush=True)
+    print(f"producing {args.changes} changes (relay stopped: no kick, no worker)", flush=True)
+    # The relay stays off while changes pile up, so the drain starts against a real backlog
+    # (the producer here is slower than the budget, which would otherwise never be the limit).
+    settings.SYNC_BATCH_SIZE = 10**9
     produce_seconds = _produce(args, user_ids)
+    settings.SYNC_BATCH_SIZE = args.batch_size
     rows = OutboxRecord.objects.count()
 
     print(f"draining {rows} rows with {args.workers} relay workers", flush=True)
