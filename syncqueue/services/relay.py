@@ -134,7 +134,11 @@ def outbox_claim(*, kind: str, limit: int, now: datetime | None = None) -> Outbo
                 updated_at=now,
             )
     finally:
-        coordination.lock_release(keys.CLAIM_LOCK_KEY, token)
+        try:
+            coordination.lock_release(keys.CLAIM_LOCK_KEY, token)
+        except coordination.CoordinationUnavailable:
+            # The claim is committed and must be sent; the lock expires on its own.
+            logger.warning("sync claim lock not released; it expires in %s s", CLAIM_LOCK_SECONDS)
     logger.info(
         "sync claimed batch=%s kind=%s rows=%s candidates=%s busy_users=%s",
         batch.pk,
@@ -182,9 +186,13 @@ def _settle(
     ids = [row.pk for row in rows]
     if response.outcome == "rate_limited":
         # Not the rows' fault: no attempt burned; they wait for the pause to end.
-        until = budget.budget_pause(
-            kind=batch.kind, now=now, retry_after_seconds=response.retry_after_seconds
-        )
+        try:
+            until = budget.budget_pause(
+                kind=batch.kind, now=now, retry_after_seconds=response.retry_after_seconds
+            )
+        except coordination.CoordinationUnavailable:
+            # Rows still wait out Retry-After; reservations fail closed meanwhile anyway.
+            until = now + timedelta(seconds=max(1.0, response.retry_after_seconds))
         mine.filter(pk__in=ids).update(
             status=OutboxStatus.FAILED,
             next_attempt_at=until,
