@@ -251,17 +251,26 @@ class Bench:
         conn.close()
         return users, orders
 
-    def refresh_timings(self) -> list[float]:
-        """Time stats_compute() (the two statements) a few times in a fresh interpreter."""
+    def refresh_timings(self, *, source: str) -> list[float]:
+        """Time stats_compute() 3 times in a fresh interpreter, with STATS_SOURCE=`source`
+        (counters: after one reconcile, whose duration is the first number returned)."""
         code = (
             "import django, time, json; django.setup()\n"
             "from stats.services import stats_compute\n"
+            "from stats.counters import counters_reconcile\n"
             "out = []\n"
+            f"if {source!r} == 'counters':\n"
+            "    t = time.perf_counter(); counters_reconcile(); out.append(time.perf_counter() - t)\n"
             "for _ in range(3):\n"
             "    t = time.perf_counter(); stats_compute(); out.append(time.perf_counter() - t)\n"
             "print(json.dumps(out))\n"
         )
-        env = {**self.env, "DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": ""}
+        env = {
+            **self.env,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REDIS_URL": "",
+            "STATS_SOURCE": source,
+        }
         done = subprocess.run(
             [str(VENV_BIN / "python"), "-c", code],
             cwd=ROOT,
@@ -430,12 +439,16 @@ class Bench:
         )
         return result
 
-    def run(self) -> tuple[list[RunResult], dict[str, float], list[float]]:
+    def run(self) -> tuple[list[RunResult], dict[str, float], list[float], list[float]]:
         ensure_tools()
         seeding = self.prepare_database()
         log(f"database: {seeding}")
-        refresh = self.refresh_timings()
+        refresh = self.refresh_timings(source="aggregates")
         log(f"refresh (two statements) seconds: {refresh}")
+        counters = self.refresh_timings(source="counters")
+        log(f"counters: reconcile then refresh seconds: {counters}")
+        seeding["reconcile_seconds"] = counters[0]
+        refresh_counters = counters[1:]
         self.start_redis()
         self.start_gunicorn()
         args = self.args
@@ -505,13 +518,14 @@ class Bench:
                     timeout_seconds=60,
                 )
             )
-        return results, seeding, refresh
+        return results, seeding, refresh, refresh_counters
 
 
 def report(
     results: list[RunResult],
     seeding: dict[str, float],
     refresh: list[float],
+    refresh_counters: list[float],
     args: argparse.Namespace,
 ) -> str:
     by_key = {result.label.split()[0]: result for result in results}
@@ -527,6 +541,9 @@ def report(
         "- Refresh (the two aggregate statements, 3 runs): "
         + ", ".join(f"{x * 1000:.0f} ms" for x in refresh)
         + f"; median {statistics.median(refresh) * 1000:.0f} ms",
+        "- Refresh with STATS_SOURCE=counters (one read of 96 counter rows, 3 runs): "
+        + ", ".join(f"{x * 1000:.1f} ms" for x in refresh_counters)
+        + f"; the reconcile (recount + correction) took {seeding['reconcile_seconds']:.1f} s",
         f"- wrk: {args.wrk_threads} threads, random X-Forwarded-For from a pool of "
         f"{args.ip_pool:,} IPs, trusted local proxy 127.0.0.1; gunicorn sync workers: "
         f"{args.workers or 'default (2 x CPUs + 1)'}; microcache max-age "
@@ -587,12 +604,14 @@ def main() -> None:
     sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
     bench = Bench(args)
     try:
-        results, seeding, refresh = bench.run()
+        results, seeding, refresh, refresh_counters = bench.run()
     finally:
         bench.stop()
-    text = report(results, seeding, refresh, args)
+    text = report(results, seeding, refresh, refresh_counters, args)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    # Newest run first; earlier runs stay below (figures on a shared machine vary run to run).
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    RESULTS.write_text(text + ("\n---\n\n" + previous if previous else ""))
     sys.stdout.write(text)
 
 

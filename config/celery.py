@@ -75,6 +75,12 @@ TASK_ROUTES = {
 BEAT_SCHEDULE = {
     # Refresh the stats entry a minute before its 5-minute freshness ends, so requests only read.
     "stats-refresh": {"task": "stats.jobs.refresh_stats_snapshot", "schedule": 240.0},
+    # Every 15 minutes: recount on a replica and correct the sharded stats counters (a no-op
+    # unless STATS_SOURCE=counters).
+    "stats-reconcile-counters": {
+        "task": "stats.jobs.reconcile_stats_counters",
+        "schedule": crontab(minute="7-59/15"),
+    },
     # Enqueue listener jobs for post events the after-commit relay missed (crash between commit and enqueue).
     "posts-relay-sweep": {"task": "posts.jobs.relay_pending_post_events", "schedule": 60.0},
     # Flush the Redis view counters into Post.view_count in bulk.

@@ -275,6 +275,9 @@ STATS_LOCK_SECONDS = env.int("STATS_LOCK_SECONDS", default=10)
 STATS_COLD_WAIT_MS = env.int("STATS_COLD_WAIT_MS", default=300)
 # Upper bound of max-age on GET /api/stats (shared caches, nginx microcache); never past freshness.
 STATS_HTTP_MAX_AGE_SECONDS = env.int("STATS_HTTP_MAX_AGE_SECONDS", default=60)
+# Where a refresh gets its numbers: "aggregates" (COUNT/SUM over the tables, two statements) or
+# "counters" (exact sharded counters: one small statement; recounted on a replica by beat).
+STATS_SOURCE = env.str("STATS_SOURCE", default="aggregates")
 
 # --------------------------------------------------------------------------- posts
 POSTS_V1_CACHE_SECONDS = env.int("POSTS_V1_CACHE_SECONDS", default=600)

@@ -28,3 +28,23 @@ def refresh_stats_snapshot() -> None:
     snapshot = stats_refresh()
     if snapshot is not None:
         logger.info("stats refreshed computed_at_ms=%s", snapshot.computed_at_ms)
+
+
+@shared_task(
+    name="stats.jobs.reconcile_stats_counters",
+    soft_time_limit=540,
+    time_limit=600,
+    ignore_result=True,
+)
+def reconcile_stats_counters() -> None:
+    """Recount on a replica and correct the sharded counters (only with STATS_SOURCE=counters).
+
+    Idempotent: the correction is the difference at one snapshot, under a Redis lock.
+    """
+    from django.conf import settings
+
+    from stats.counters import counters_reconcile
+
+    if settings.STATS_SOURCE != "counters":
+        return
+    counters_reconcile()

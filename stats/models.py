@@ -19,3 +19,28 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.amount})"
+
+
+class CounterSlot(models.Model):
+    """Exact sharded counter: COUNTER_SLOTS rows per metric, value = sum of the metric's slots.
+
+    A writing transaction adds to one random slot (no single hot row); a periodic recount on
+    a replica adds any drift from writes that bypassed the counters (bulk loads, raw SQL).
+    """
+
+    class Metric(models.TextChoices):
+        USERS = "users", "Users"
+        ORDERS_COUNT = "orders_count", "Orders"
+        ORDERS_TOTAL_CENTS = "orders_total_cents", "Sum of order amounts, in cents"
+
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    slot = models.PositiveSmallIntegerField()
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "slot"], name="stats_counterslot_metric_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}[{self.slot}] = {self.value}"

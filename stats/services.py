@@ -197,14 +197,7 @@ def _render(*, users: int, orders_total: Decimal, orders_count: int, computed_at
     ).encode()
 
 
-def stats_compute(*, at_ms: int | None = None) -> Snapshot:
-    """Run the two aggregate statements (a replica via the router) and render the body.
-
-    `computed_at` is taken before the queries, so a slow computation never looks newer
-    than one that started after it. Raises DatabaseError when the database is unreachable.
-    """
-    computed_at_ms = now_ms() if at_ms is None else at_ms
-    started = time.perf_counter()
+def _from_aggregates() -> tuple[int, Decimal, int]:
     users = get_user_model().objects.count()
     totals = Order.objects.aggregate(
         orders_count=Count("*"),
@@ -215,12 +208,39 @@ def stats_compute(*, at_ms: int | None = None) -> Snapshot:
             output_field=DecimalField(max_digits=30, decimal_places=2),
         ),
     )
+    return users, Decimal(totals["orders_total"]), int(totals["orders_count"])
+
+
+def _from_counters() -> tuple[int, Decimal, int]:
+    from stats.counters import Metric, counters_read
+
+    values = counters_read()
+    return (
+        values[Metric.USERS],
+        Decimal(values[Metric.ORDERS_TOTAL_CENTS]) / 100,
+        values[Metric.ORDERS_COUNT],
+    )
+
+
+def stats_compute(*, at_ms: int | None = None) -> Snapshot:
+    """Read the numbers (a replica via the router) and render the body: the two aggregate
+    statements, or one read of the sharded counters with STATS_SOURCE=counters.
+
+    `computed_at` is taken before the queries, so a slow computation never looks newer
+    than one that started after it. Raises DatabaseError when the database is unreachable.
+    """
+    computed_at_ms = now_ms() if at_ms is None else at_ms
+    started = time.perf_counter()
+    if settings.STATS_SOURCE == "counters":
+        users, orders_total, orders_count = _from_counters()
+    else:
+        users, orders_total, orders_count = _from_aggregates()
     elapsed = time.perf_counter() - started
     metrics.refresh_observed(seconds=elapsed)
     body = _render(
         users=users,
-        orders_total=Decimal(totals["orders_total"]),
-        orders_count=int(totals["orders_count"]),
+        orders_total=orders_total,
+        orders_count=orders_count,
         computed_at_ms=computed_at_ms,
     )
     logger.info("stats computed users=%s seconds=%.3f", users, elapsed)

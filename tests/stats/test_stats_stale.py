@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -72,3 +73,34 @@ def test_refresh_skips_while_another_process_holds_the_lock(orders):
     assert services.stats_refresh() is None
     assert entry_computed_at() is None
     assert coordination.lock_release(keys.LOCK_KEY, token)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stale_reads_get_the_entry_refreshed_by_a_real_worker(client, orders, eager_off):
+    from celery.signals import before_task_publish
+
+    stale = store_entry(age_seconds=400)
+    names: list[str] = []
+
+    def record(sender=None, **_):
+        names.append(str(sender))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        responses = [client.get(URL, REMOTE_ADDR=f"10.8.2.{n}") for n in range(20)]
+    finally:
+        before_task_publish.disconnect(record)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and entry_computed_at() == stale.computed_at_ms:
+        time.sleep(0.05)  # waiting for the worker thread's effect, not for correctness
+    fresh = client.get(URL, REMOTE_ADDR="10.8.2.200")
+
+    # The worker may finish while the reads go on: stale until then, fresh after.
+    caches = [r["X-Cache"] for r in responses]
+    assert caches[0] == "STALE"
+    assert caches == sorted(caches, key=lambda cache: cache != "STALE")
+    assert set(caches) <= {"STALE", "HIT"}
+    assert names == ["stats.jobs.refresh_stats_snapshot"]
+    assert entry_computed_at() > stale.computed_at_ms
+    assert fresh["X-Cache"] == "HIT"
+    assert json.loads(fresh.content)["orders_count"] == 4

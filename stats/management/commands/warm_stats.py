@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from core import redis as coordination
+from stats.counters import counters_reconcile
 from stats.services import stats_refresh
 
 
 class Command(BaseCommand):
-    help = "Compute GET /api/stats now and store the entry and last-known-good copy."
+    help = (
+        "Compute GET /api/stats now and store the entry and last-known-good copy "
+        "(with STATS_SOURCE=counters, reconcile the counters first)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
+            if settings.STATS_SOURCE == "counters":
+                deltas = counters_reconcile()
+                self.stdout.write(f"warm_stats: counters reconciled, deltas={deltas}")
             snapshot = stats_refresh()
         except DatabaseError as exc:
             raise CommandError(f"database unavailable: {exc}") from exc
