@@ -350,7 +350,8 @@ def _due_count(*, now: datetime, cap: int) -> int:
 
 
 def _one_call(*, kind: str, limit: int, now: datetime | None, report: RunReport) -> str:
-    """Reserve budget, claim, send. Returns "sent", "no_budget" or "nothing"."""
+    """Reserve budget, claim, send. Returns "sent", "failed" (the provider erred or refused:
+    429, 5xx, timeout), "no_budget" or "nothing"."""
     at = _clock(now)
     reservation = budget.budget_reserve(kind=kind, now=at)
     if not reservation.is_granted:
@@ -367,7 +368,7 @@ def _one_call(*, kind: str, limit: int, now: datetime | None, report: RunReport)
         report.batch_calls += 1
     else:
         report.single_calls += 1
-    return "sent"
+    return "failed" if outcome in ("error", "rate_limited") else "sent"
 
 
 def outbox_push(
@@ -389,13 +390,16 @@ def outbox_push(
         if due < size and not flush:
             report.stopped_because = "partial"
             return report
-        if due <= max(1, int(size * SINGLE_REMAINDER_SHARE)) and _singles(
-            now=now, limit=due, report=report
-        ):
-            continue
+        if due <= max(1, int(size * SINGLE_REMAINDER_SHARE)):
+            made, step = _singles(now=now, limit=due, report=report)
+            if step == "failed":
+                report.stopped_because = "provider_failed"
+                return report
+            if made:
+                continue
         step = _one_call(kind="batch", limit=size, now=now, report=report)
         if step == "no_budget":
-            if flush and _singles(now=now, limit=min(due, SINGLES_PER_RUN), report=report):
+            if flush and _singles(now=now, limit=min(due, SINGLES_PER_RUN), report=report)[0]:
                 report.stopped_because = "batch_budget_spent"
                 return report
             report.stopped_because = "no_budget"
@@ -403,19 +407,23 @@ def outbox_push(
         if step == "nothing":
             report.stopped_because = "busy"
             return report
+        if step == "failed":
+            # Don't spend more budget on a provider that is failing; the tick tries again.
+            report.stopped_because = "provider_failed"
+            return report
     report.stopped_because = "time"
     return report
 
 
-def _singles(*, now: datetime | None, limit: int, report: RunReport) -> bool:
-    """Up to `limit` single calls; returns whether any was made."""
-    made = 0
+def _singles(*, now: datetime | None, limit: int, report: RunReport) -> tuple[int, str]:
+    """Up to `limit` single calls; returns (calls that went through, the last step)."""
+    made, step = 0, "nothing"
     for _ in range(limit):
         step = _one_call(kind="single", limit=1, now=now, report=report)
         if step != "sent":
             break
         made += 1
-    return made > 0
+    return made, step
 
 
 def outbox_tick(*, now: datetime | None = None) -> RunReport:

@@ -315,3 +315,15 @@ def test_single_calls_carry_on_when_the_batch_budget_is_spent(stub, clock, sync_
     assert stub.over_limit == 0
     window = budget.window_of(clock.now())
     assert budget.budget_used(kind="single", window=window) == stub.counts[("single", window)] == 4
+
+
+@pytest.mark.django_db
+def test_a_failing_provider_costs_one_call_per_run_not_the_budget(stub, clock):
+    [UserFactory() for _ in range(30)]
+    stub.control({"outage": True})
+    report = outbox_push(now=clock.now())
+    assert (report.batch_calls, report.stopped_because) == (1, "provider_failed")
+    assert _statuses() == {"failed": 10, "unsent": 20}
+    stub.control({"outage": False})
+    outbox_tick(now=clock.advance(10))
+    assert _statuses() == {"sent": 20, "failed": 10}  # the failed batch waits out its backoff
