@@ -51,6 +51,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--db-name", default="bench_sync", help="MariaDB database (recreated)")
     parser.add_argument("--mysql", default="root@127.0.0.1:3306", help="user@host:port")
     parser.add_argument("--redis-port", type=int, default=6379, help="Redis port (DB 13 is used)")
+    parser.add_argument("--out", default=str(RESULTS), help="results file (markdown)")
     return parser.parse_args()
 
 
@@ -309,8 +310,9 @@ def main() -> None:
         f"| capture overhead p50 | {overhead['overhead_p50_ms']:.2f} ms |",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
     print("\n".join(lines))
     stub.stop()
 
