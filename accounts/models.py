@@ -105,6 +105,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
         self.is_staff = self.role == self.Role.ADMIN
         is_creation = self._state.adding
+        if not is_creation and kwargs.get("update_fields") is None:
+            # Counters move only through their own atomic UPDATEs; a save from a stale instance
+            # must never write an old token_version (undoing logout-all) or sync_version back.
+            kwargs["update_fields"] = _FIELDS_SAVE_WRITES
         before = getattr(self, "_loaded_tracked", {})
         after = self.tracked_values()
         changed = sorted(
@@ -120,3 +124,11 @@ class User(AbstractBaseUser, PermissionsMixin):
             super().save(*args, **kwargs)
             outbox_capture_user_change(user=self, changed_fields=changed, is_creation=is_creation)
         self._loaded_tracked = self.tracked_values()
+
+
+# Every concrete column except the primary key and the counters (see User.save).
+_FIELDS_SAVE_WRITES = [
+    field.attname
+    for field in User._meta.concrete_fields
+    if not field.primary_key and field.attname not in ("token_version", "sync_version")
+]

@@ -317,8 +317,6 @@ SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
 SYNC_RETENTION_DAYS = env.int("SYNC_RETENTION_DAYS", default=14)
 SYNC_CALL_RETENTION_DAYS = env.int("SYNC_CALL_RETENTION_DAYS", default=30)
 # Alert when the oldest unsent row is older than this, or the batch budget ran out this many windows in a row.
-SYNC_ALERT_BACKLOG_AGE_SECONDS = env.int("SYNC_ALERT_BACKLOG_AGE_SECONDS", default=1800)
-SYNC_ALERT_EXHAUSTED_WINDOWS = env.int("SYNC_ALERT_EXHAUSTED_WINDOWS", default=3)
 
 # --------------------------------------------------------------------------- monitoring
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])

@@ -296,7 +296,6 @@ class AlertingService:
         failed = sum(
             int(count) for status, count in by_status.items() if status in OUTBOX_FAILED_STATUSES
         )
-        oldest = float(overview.get("oldest_unsent_seconds") or 0)
         return [
             Check(
                 key="sync_backlog",
@@ -306,14 +305,8 @@ class AlertingService:
                 message=f"{backlog} outbox rows not yet sent "
                 f"(threshold {settings.ALERT_OUTBOX_BACKLOG}).",
             ),
-            Check(
-                key="sync_backlog_age",
-                title="Sync backlog",
-                level="warning",
-                is_firing=oldest >= settings.ALERT_OUTBOX_OLDEST_SECONDS,
-                message=f"Oldest unsent outbox row is {int(oldest)} s old "
-                f"(threshold {settings.ALERT_OUTBOX_OLDEST_SECONDS} s).",
-            ),
+            # The backlog's age, parked rows and spent budgets are alerted by syncqueue's own
+            # sweep (syncqueue.services.maintenance), with the same ALERT_* thresholds.
             Check(
                 key="sync_failures",
                 title="Sync failures",

@@ -52,12 +52,12 @@ def outbox_alerts_evaluate(*, now: datetime | None = None) -> dict[str, bool]:
             f"{failing} outbox rows failed {settings.SYNC_MAX_RETRIES}+ times (provider errors or timeouts).",
         ),
         ALERT_BACKLOG_AGE: (
-            age_seconds > settings.SYNC_ALERT_BACKLOG_AGE_SECONDS,
+            age_seconds > settings.ALERT_OUTBOX_OLDEST_SECONDS,
             "Sync backlog is old",
             f"The oldest unsent outbox row is {int(age_seconds)} s old.",
         ),
         ALERT_BUDGET_EXHAUSTED: (
-            streak >= settings.SYNC_ALERT_EXHAUSTED_WINDOWS,
+            streak >= settings.ALERT_BUDGET_EXHAUSTED_WINDOWS,
             "Sync batch budget exhausted",
             f"The provider batch budget ran out {streak} windows in a row.",
         ),

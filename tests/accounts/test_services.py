@@ -114,3 +114,20 @@ def test_user_create_captures_once_through_save(db):
     assert user.check_password("Very-long-pass-42")
     assert _group_names(user) == ["member"]
     assert User.objects.get(pk=user.pk).is_staff is False
+
+
+@pytest.mark.django_db
+def test_save_from_a_stale_instance_never_undoes_logout_all():
+    from accounts.models import User
+    from accounts.services import user_logout_all
+
+    from tests.factories import UserFactory
+
+    stale = UserFactory()
+    user_logout_all(user=User.objects.get(pk=stale.pk))
+    revoked_version = User.objects.get(pk=stale.pk).token_version
+    stale.name = "edited from an old copy"
+    stale.save()
+    fresh = User.objects.get(pk=stale.pk)
+    assert fresh.name == "edited from an old copy"
+    assert fresh.token_version == revoked_version

@@ -58,7 +58,7 @@ def test_sync_archive_command_and_job(stub, clock, sync_settings):
 
 @pytest.mark.django_db
 def test_alerts_fire_and_resolve_on_backlog_age_and_failures(stub, clock, sync_settings):
-    sync_settings.SYNC_ALERT_BACKLOG_AGE_SECONDS = 600
+    sync_settings.ALERT_OUTBOX_OLDEST_SECONDS = 600
     [UserFactory() for _ in range(10)]
     assert not any(outbox_alerts_evaluate(now=clock.now()).values())
     stub.control({"outage": True})
@@ -74,7 +74,7 @@ def test_alerts_fire_and_resolve_on_backlog_age_and_failures(stub, clock, sync_s
 
 @pytest.mark.django_db
 def test_budget_exhausted_windows_in_a_row_fire_an_alert(stub, clock, sync_settings):
-    sync_settings.SYNC_ALERT_EXHAUSTED_WINDOWS = 2
+    sync_settings.ALERT_BUDGET_EXHAUSTED_WINDOWS = 2
     sync_settings.SYNC_BATCH_CALLS_PER_WINDOW = stub.batch_limit = 1
     sync_settings.SYNC_SINGLE_CALLS_PER_WINDOW = stub.single_limit = 0
     [UserFactory() for _ in range(40)]
