@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router, transaction
-from django.db.models import Count, F, Sum
+from django.db import OperationalError, connections, router, transaction
+from django.db.models import Count, Sum
 
 from core import redis as coordination
 from stats.models import CounterSlot, Order
@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 # Rows per metric. A writer locks one; 32 keeps concurrent order writers from queueing on one
 # row while a read still sums only 96 rows.
 COUNTER_SLOTS = 32
+# A writer rolled back by InnoDB deadlock detection is retried this many times in all.
+DEADLOCK_ATTEMPTS = 3
+_DEADLOCK = 1213  # ER_LOCK_DEADLOCK
 RECONCILE_LOCK_KEY = "stats:v1:reconcile"
 RECONCILE_LOCK_SECONDS = 600
 
@@ -41,38 +44,70 @@ def _cents(amount: Decimal) -> int:
     return int((Decimal(amount) * 100).to_integral_value())
 
 
-def _ensure_slots(*, metric: str, using: str) -> None:
-    CounterSlot.objects.using(using).bulk_create(
-        [CounterSlot(metric=metric, slot=slot) for slot in range(COUNTER_SLOTS)],
-        ignore_conflicts=True,
-    )
+_UPSERT_SQL = {
+    # An upsert takes an exclusive lock on an existing row at once; INSERT-then-UPDATE takes a
+    # shared lock on the duplicate first, and two such writers deadlock upgrading it.
+    "mysql": (
+        "INSERT INTO {table} (metric, slot, value) VALUES (%s, %s, %s) "
+        "ON DUPLICATE KEY UPDATE value = value + VALUES(value)"
+    ),
+    "default": (
+        "INSERT INTO {table} (metric, slot, value) VALUES (%s, %s, %s) "
+        "ON CONFLICT (metric, slot) DO UPDATE SET value = {table}.value + excluded.value"
+    ),
+}
 
 
 def counters_add(*, deltas: dict[str, int], using: str = "default") -> None:
     """Add `deltas` ({metric: amount}) to one random slot, inside the caller's transaction.
 
-    Metrics are updated in sorted order (fixed lock order: no deadlocks between writers).
+    One upsert per metric (a slot row is created on first use), in sorted metric order:
+    a fixed lock order, so concurrent writers never deadlock.
     """
     slot = random.randrange(COUNTER_SLOTS)
-    with transaction.atomic(using=using):
+    connection = connections[using]
+    table = connection.ops.quote_name(CounterSlot._meta.db_table)
+    sql = _UPSERT_SQL.get(connection.vendor, _UPSERT_SQL["default"]).format(table=table)
+    with transaction.atomic(using=using), connection.cursor() as cursor:
         for metric in sorted(deltas):
-            delta = deltas[metric]
-            if not delta:
-                continue
-            rows = CounterSlot.objects.using(using).filter(metric=metric, slot=slot)
-            if not rows.update(value=F("value") + delta):
-                _ensure_slots(metric=metric, using=using)
-                rows.update(value=F("value") + delta)
+            if deltas[metric]:
+                cursor.execute(sql, [metric, slot, deltas[metric]])
+
+
+def counters_prepare(*, using: str = "default") -> None:
+    """Create every slot row (idempotent; own transaction). The migration does this once, so
+    writers only ever update existing rows: concurrent first-use inserts of new keys take gap
+    locks on the unique index and can deadlock each other."""
+    CounterSlot.objects.using(using).bulk_create(
+        [CounterSlot(metric=m, slot=s) for m in Metric.values for s in range(COUNTER_SLOTS)],
+        ignore_conflicts=True,
+    )
 
 
 def order_create(*, user: Any, amount: Decimal, **fields: Any) -> Order:
-    """Create an order and count it in the same transaction."""
-    with transaction.atomic():
-        order = Order.objects.create(user=user, amount=amount, **fields)
-        counters_add(
-            deltas={Metric.ORDERS_COUNT: 1, Metric.ORDERS_TOTAL_CENTS: _cents(order.amount)}
-        )
-    return order
+    """Create an order and count it in the same transaction.
+
+    A deadlock (MariaDB error 1213: InnoDB rolled the transaction back) is retried up to
+    DEADLOCK_ATTEMPTS times when this is the outermost transaction; inside a caller's
+    transaction it propagates, since only the caller can redo its work.
+    """
+    is_outermost = not connections["default"].in_atomic_block
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(user=user, amount=amount, **fields)
+                counters_add(
+                    deltas={
+                        Metric.ORDERS_COUNT: 1,
+                        Metric.ORDERS_TOTAL_CENTS: _cents(order.amount),
+                    }
+                )
+            return order
+        except OperationalError as exc:
+            if not is_outermost or exc.args[0] != _DEADLOCK or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            logger.info("order_create retried after deadlock attempt=%s", attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def counters_user_added(*, count: int = 1) -> None:
@@ -123,6 +158,7 @@ def counters_reconcile() -> dict[str, int] | None:
             true_values = _true_values(using=alias)
             counted = counters_read(using=alias)
         deltas = {metric: true_values[metric] - counted[metric] for metric in Metric.values}
+        counters_prepare()
         counters_add(deltas=deltas)
         logger.info("stats counters reconciled deltas=%s", deltas)
         return deltas
