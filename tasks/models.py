@@ -94,7 +94,11 @@ class TaskReminderLedger(models.Model):
                 fields=["task", "kind", "local_date"], name="task_reminder_once"
             )
         ]
-        indexes = [models.Index(fields=["sent_at"], name="task_reminder_sent_idx")]
+        indexes = [
+            models.Index(fields=["sent_at"], name="task_reminder_sent_idx"),
+            # The fan-out's "not reminded yet" anti-join reads one (kind, date) slice.
+            models.Index(fields=["kind", "local_date", "task"], name="task_reminder_day_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} task={self.task_id} {self.local_date}"
