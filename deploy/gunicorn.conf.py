@@ -59,10 +59,17 @@ def post_fork(server: Any, worker: Any) -> None:
         connection.close()
 
 
-# ---------------------------------------------------------------- prometheus multiprocess hook
-def child_exit(server: Any, worker: Any) -> None:
-    """A worker exited: drop its live gauges from the multiprocess directory."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+# ---------------------------------------------------------------- prometheus multiprocess hooks
+def on_starting(server: Any) -> None:
+    """Wipe the multiprocess directory before any worker forks: stale files of the previous
+    run would otherwise be summed into every scrape forever."""
+    from monitoring.multiproc import multiprocess_dir_reset
 
-        multiprocess.mark_process_dead(worker.pid)
+    multiprocess_dir_reset()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: drop its live gauges (memory, DB connections); its counters stay summed."""
+    from monitoring.multiproc import multiprocess_mark_dead
+
+    multiprocess_mark_dead(worker.pid)

@@ -111,3 +111,17 @@ def test_reconcile_job_corrects_the_counters_with_the_counters_source(user, sett
 
     assert counters_read()[Metric.USERS] == 1
     assert before[Metric.USERS] == 0
+
+
+@pytest.mark.django_db
+def test_creating_a_user_counts_it_in_counters_mode(settings):
+    from accounts.models import User
+    from stats.counters import counters_read
+
+    settings.STATS_SOURCE = "counters"
+    before = counters_read(using="default").get("users", 0)
+    User.objects.create_user("counted@example.com", "pw-12345678")
+    assert counters_read(using="default").get("users", 0) == before + 1
+    settings.STATS_SOURCE = "aggregates"
+    User.objects.create_user("not-counted@example.com", "pw-12345678")
+    assert counters_read(using="default").get("users", 0) == before + 1
