@@ -1,0 +1,153 @@
+"""deploy/nginx/nginx.conf and deploy/redis/*.conf really run.
+
+nginx runs from a temp prefix in front of the Django live server: the microcache stores
+/api/stats (the second request is a HIT that never reaches Django), rate-limit fields are
+hidden, and limit_req admits a burst of 60 per client IP (from X-Forwarded-For via real_ip)
+then answers a 429 problem. The two Redis configs start and keep their eviction roles.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def nginx_in_front(live_server) -> Iterator[str]:
+    # Not pytest's tmp_path: its parents are 0700 and nginx workers run unprivileged.
+    base = Path(tempfile.mkdtemp(prefix="nginx-test-"))
+    prefix = base / "nginx"
+    for sub in ("logs", "run", "temp", "cache", "conf"):
+        (prefix / sub).mkdir(parents=True)
+        os.chmod(prefix / sub, 0o777)  # noqa: S103 (nginx workers run unprivileged)
+    os.chmod(base, 0o755)  # noqa: S103
+    upstream_port = live_server.url.rsplit(":", 1)[1]
+    port = _free_port()
+    source = (ROOT / "deploy/nginx/nginx.conf").read_text()
+    for old, new in {
+        "listen 80 backlog=4096;": f"listen 127.0.0.1:{port};",
+        "server 127.0.0.1:8000 max_fails=0;": f"server 127.0.0.1:{upstream_port} max_fails=0;",
+        "worker_processes auto;": "worker_processes 1;",
+    }.items():
+        assert source.count(old) == 1, f"deploy/nginx/nginx.conf no longer contains {old!r}"
+        source = source.replace(old, new)
+    conf = prefix / "conf" / "nginx.conf"
+    conf.write_text(source)
+    shutil.copy(ROOT / "deploy/nginx/real_ip.conf", prefix / "conf" / "real_ip.conf")
+    with (prefix / "conf" / "real_ip.conf").open("a") as extra:
+        extra.write("set_real_ip_from 127.0.0.1;\n")  # the test client plays the load balancer
+    check = subprocess.run(
+        [NGINX, "-t", "-p", f"{prefix}/", "-c", str(conf)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen([NGINX, "-p", f"{prefix}/", "-c", str(conf), "-g", "daemon off;"])
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_microcache_serves_stats_and_hides_per_client_fields(nginx_in_front):
+    status, headers, body = _get(f"{nginx_in_front}/api/stats", {"X-Forwarded-For": "198.51.100.1"})
+    assert status == 200, body
+    assert b'"users"' in body
+    assert headers["X-Microcache"] in ("MISS", "EXPIRED", "UPDATING")
+    status, headers, _ = _get(
+        f"{nginx_in_front}/api/stats?bust=1", {"X-Forwarded-For": "198.51.100.2"}
+    )
+    assert status == 200
+    assert headers["X-Microcache"] == "HIT"  # served by nginx; Django never saw it
+    assert not {"X-RateLimit-Remaining", "RateLimit", "RateLimit-Policy"} & set(headers)
+    assert headers["Cache-Control"].startswith("public")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_limit_req_admits_a_burst_of_60_per_client_ip(nginx_in_front):
+    client = {"X-Forwarded-For": "203.0.113.77"}
+    statuses = [_get(f"{nginx_in_front}/api/stats", client)[0] for _ in range(61)]
+    assert statuses.count(200) == 60
+    status, headers, body = _get(f"{nginx_in_front}/api/stats", client)
+    assert status == 429
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["Retry-After"] == "1"
+    assert headers["Cache-Control"] == "no-store"
+    assert b'"status":429' in body
+    # another client is unaffected, and a forged hop left of the real one changes nothing
+    assert _get(f"{nginx_in_front}/api/stats", {"X-Forwarded-For": "203.0.113.78"})[0] == 200
+    assert (
+        _get(f"{nginx_in_front}/api/stats", {"X-Forwarded-For": "1.2.3.4, 203.0.113.77"})[0] == 429
+    )
+
+
+@pytest.mark.parametrize(
+    ("conf", "policy", "appendonly"),
+    [("redis-coordination.conf", "noeviction", "yes"), ("redis-cache.conf", "allkeys-lru", None)],
+)
+def test_redis_configs_start_with_their_eviction_role(tmp_path, conf, policy, appendonly):
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            str(ROOT / "deploy/redis" / conf),
+            "--port",
+            str(port),
+            "--dir",
+            str(tmp_path),
+            "--bind",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == policy
+        if appendonly:
+            assert client.config_get("appendonly")["appendonly"] == appendonly
+        assert int(client.config_get("maxmemory")["maxmemory"]) > 0
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
