@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from monitoring import metrics as monitoring_metrics
+
 STATS_HITS = Counter("stats_cache_hits", "GET /api/stats served from a fresh entry.")
 STATS_STALE_SERVES = Counter(
     "stats_stale_serves", "GET /api/stats served from a stale entry (refresh enqueued once)."
@@ -40,6 +42,8 @@ def served(*, result: str) -> None:
     counter = _BY_RESULT.get(result)
     if counter is not None:
         counter.inc()
+        # Feeds cache_requests_total / cache_hit_ratio: only a cold compute is a miss.
+        monitoring_metrics.cache_request(cache="stats", is_hit=result != "MISS")
 
 
 def unavailable() -> None:
@@ -56,6 +60,4 @@ def refresh_enqueued() -> None:
 
 def refresh_observed(*, seconds: float) -> None:
     """Record one computation of the aggregates (monitoring's stats_refresh_seconds)."""
-    from monitoring import metrics as monitoring_metrics
-
     monitoring_metrics.stats_refresh_observe(seconds=seconds)
