@@ -120,7 +120,6 @@ def test_user_create_captures_once_through_save(db):
 def test_save_from_a_stale_instance_never_undoes_logout_all():
     from accounts.models import User
     from accounts.services import user_logout_all
-
     from tests.factories import UserFactory
 
     stale = UserFactory()
