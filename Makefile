@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 # (config test), Chromium (ops-page browser test, driven by Playwright; never a downloaded browser).
 TEST_DEBIAN_PACKAGES := mariadb-server redis-server libmariadb-dev pkg-config prometheus chromium nginx-light
 
-.PHONY: run test lint fmt migrations-check schema-check pytest smoke bench bench-stats bench-posts \
+.PHONY: run test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-posts \
 	bench-tasks bench-sync venv venv-test services worker beat provider-stub
 
 $(VENV)/.base: requirements/base.lock
@@ -81,10 +81,14 @@ schema-check: $(VENV)/.test
 pytest: $(VENV)/.test
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# The full run rebuilds the test database, so a migration edited in place can't hide behind --reuse-db.
+pytest-fresh: $(VENV)/.test
+	$(TEST_ENV) $(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
+
 smoke: $(VENV)/.test
 	bash tests/smoke/embedded.sh
 
-test: venv-test services lint migrations-check schema-check pytest smoke
+test: venv-test services lint migrations-check schema-check pytest-fresh smoke
 
 # ------------------------------------------------------------------ processes (with services)
 worker: $(VENV)/.test
