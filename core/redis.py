@@ -28,7 +28,15 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Faults that mean "can't use coordination right now" (degrade), as opposed to bugs such as a
+# Lua error: unreachable, timed out, full (noeviction answers OOM to writes), or a replica
+# promoted/demoted under us (READONLY).
+_REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 class CoordinationUnavailable(Exception):

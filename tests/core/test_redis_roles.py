@@ -53,3 +53,57 @@ def test_embedded_mode_helpers_work_in_process(settings):
     assert coordination.value_set("k", "v", nx=True) is True
     assert coordination.value_set("k", "w", nx=True) is False
     assert coordination.value_get("k") == b"v"
+
+
+def test_a_full_noeviction_redis_degrades_like_an_unreachable_one(settings, tmp_path):
+    """OOM on writes (noeviction at maxmemory) must fail open / bypass, never 500."""
+    import socket
+    import subprocess
+
+    import redis as redis_lib
+
+    from core.limiter import rate_limit_check
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+            "--maxmemory",
+            "2mb",
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis_lib.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis_lib.ConnectionError:
+                time.sleep(0.05)
+        with pytest.raises(redis_lib.exceptions.OutOfMemoryError):
+            for index in range(100):
+                client.set(f"filler:{index}", b"x" * 100_000)
+        settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        coordination.reset_clients()
+        decision = rate_limit_check(scope="stats", subject="ip:192.0.2.50")
+        assert decision.is_allowed and decision.is_fallback
+        with pytest.raises(coordination.CoordinationUnavailable):
+            coordination.value_set("k", "v")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -21,15 +21,18 @@ server_pid=$!
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/api/health/live" >/dev/null 2>&1 && break; sleep 0.2; done
 
 fail() { echo "smoke: $*" >&2; tail -n 30 "$tmp/server.log" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$port/api/docs/" | grep -qi "swagger" || fail "docs page"
-curl -fsS "http://127.0.0.1:$port/api/schema/" | grep -q "openapi" || fail "schema"
+# Bodies are captured first: `curl | grep -q` fails under pipefail when grep stops reading early.
+docs=$(curl -fsS "http://127.0.0.1:$port/api/docs/") || fail "docs page"
+grep -qi "swagger" <<<"$docs" || fail "docs page content"
+schema=$(curl -fsS "http://127.0.0.1:$port/api/schema/") || fail "schema"
+grep -q "openapi" <<<"$schema" || fail "schema content"
 stats=$(curl -fsS "http://127.0.0.1:$port/api/stats") || fail "stats"
-echo "$stats" | grep -q '"users"' || fail "stats body: $stats"
+grep -q '"users"' <<<"$stats" || fail "stats body: $stats"
 token=$(curl -fsS -X POST -H 'Content-Type: application/json' \
   -d '{"email": "demo@example.com", "password": "demo-password"}' \
   "http://127.0.0.1:$port/api/v1/auth/token") || fail "token"
-echo "$token" | grep -q '"access"' || fail "token body: $token"
+grep -q '"access"' <<<"$token" || fail "token body: $token"
 access=$(echo "$token" | $PY -c 'import json,sys; b=json.load(sys.stdin); print((b.get("data") or b)["access"])')
-curl -fsS -H "Authorization: Bearer $access" "http://127.0.0.1:$port/api/v1/users/me" | grep -q demo@example.com \
-  || fail "users/me with the token"
+me=$(curl -fsS -H "Authorization: Bearer $access" "http://127.0.0.1:$port/api/v1/users/me") || fail "users/me"
+grep -q demo@example.com <<<"$me" || fail "users/me with the token: $me"
 echo "smoke: embedded mode OK (migrate, seed, docs, schema, stats, token, users/me)"
