@@ -95,15 +95,17 @@ def test_a_full_noeviction_redis_degrades_like_an_unreachable_one(settings, tmp_
                 break
             except redis_lib.ConnectionError:
                 time.sleep(0.05)
-        with pytest.raises(redis_lib.exceptions.OutOfMemoryError):
-            for index in range(100):
-                client.set(f"filler:{index}", b"x" * 100_000)
+        for size in (100_000, 10_000, 1_000, 100):  # fill until even small writes are refused
+            with pytest.raises(redis_lib.exceptions.OutOfMemoryError):
+                for index in range(1_000):
+                    client.set(f"filler:{size}:{index}", b"x" * size)
         settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
         coordination.reset_clients()
+        with pytest.raises(coordination.CoordinationUnavailable):
+            coordination.value_set("k", "v" * 10_000)  # OOM → "unavailable", not a raw error
+        # every later decision is made (in process, breaker open): never an exception
         decision = rate_limit_check(scope="stats", subject="ip:192.0.2.50")
         assert decision.is_allowed and decision.is_fallback
-        with pytest.raises(coordination.CoordinationUnavailable):
-            coordination.value_set("k", "v")
     finally:
         process.terminate()
         process.wait(timeout=10)
