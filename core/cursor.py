@@ -37,6 +37,7 @@ from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from core.errors import DomainError
+from core.params import invalid_param, is_plain_int
 
 CURSOR_VERSION = 1
 # 128 bits of HMAC is plenty against forgery and keeps cursors short.
@@ -269,11 +270,10 @@ def parse_limit(raw: str | None, *, default: int, maximum: int) -> int:
     """`?limit=`: an integer in 1..maximum, else a 400 listing the allowed range."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise DomainError(
-            f"limit must be an integer between 1 and {maximum}.",
-            code="invalid",
-            title="Invalid input",
-            errors={"limit": [f"Must be an integer between 1 and {maximum}."]},
+    if not is_plain_int(raw) or not 1 <= int(raw) <= maximum:
+        raise invalid_param(
+            "limit",
+            f"Must be an integer between 1 and {maximum}.",
+            detail=f"limit must be an integer between 1 and {maximum}.",
         )
     return int(raw)

@@ -10,6 +10,8 @@ from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from core.params import is_plain_int
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size = settings.API_PAGE_SIZE
@@ -20,17 +22,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationError({"page_size": ["Must be an integer."]}) from None
+        if not is_plain_int(raw):
+            raise ValidationError({"page_size": ["Must be an integer."]})
+        size = int(raw)
         if not 1 <= size <= self.max_page_size:
             raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
         return size
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list | None:
         raw = request.query_params.get(self.page_query_param, "1")
-        if not raw.isdigit() or int(raw) < 1:
+        if not is_plain_int(raw) or int(raw) < 1:
             raise ValidationError({"page": ["Must be a positive integer."]})
         return super().paginate_queryset(queryset, request, view)
 

@@ -27,8 +27,8 @@ from core.cursor import (
     parse_limit,
     pinned,
 )
-from core.errors import DomainError
 from core.fields import FieldPolicy, RelationPolicy, Selection, selection_parse
+from core.params import invalid_param, is_plain_int
 from posts.models import Category, Post, PostTag, Tag
 
 User = get_user_model()
@@ -242,13 +242,15 @@ class V2ListQuery:
 
 
 def _parse_moment(name: str, raw: str) -> datetime:
-    moment = parse_datetime(raw.replace(" ", "+"))
+    try:
+        moment = parse_datetime(raw.replace(" ", "+"))
+    except ValueError:  # well-formed but impossible (2026-02-30, +99:00)
+        moment = None
     if moment is None:
-        raise DomainError(
-            f"{name} must be an ISO 8601 date-time.",
-            code="invalid",
-            title="Invalid input",
-            errors={name: ["Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z."]},
+        raise invalid_param(
+            name,
+            "Must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z.",
+            detail=f"{name} must be an ISO 8601 date-time.",
         )
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -257,23 +259,19 @@ def v2_list_query_parse(*, params: Mapping[str, str], user: Any) -> V2ListQuery:
     """Validate the v2 list query string (unknown parameters are rejected by the view)."""
     ordering = params.get("ordering") or "-published_at"
     if ordering not in ORDERINGS:
-        raise DomainError(
-            f"ordering must be one of: {', '.join(ORDERINGS)}.",
-            code="invalid",
-            title="Invalid input",
-            errors={"ordering": [f"Allowed: {', '.join(ORDERINGS)}."]},
+        raise invalid_param(
+            "ordering",
+            f"Allowed: {', '.join(ORDERINGS)}.",
+            detail=f"ordering must be one of: {', '.join(ORDERINGS)}.",
         )
     filters: dict[str, Any] = {}
     for name in ("category", "tag"):
         if params.get(name):
             filters[name] = params[name]
     if params.get("author"):
-        if not params["author"].isdigit():
-            raise DomainError(
-                "author must be a user id.",
-                code="invalid",
-                title="Invalid input",
-                errors={"author": ["Must be an integer user id."]},
+        if not is_plain_int(params["author"]):
+            raise invalid_param(
+                "author", "Must be an integer user id.", detail="author must be a user id."
             )
         filters["author"] = int(params["author"])
     for name in ("published_after", "published_before"):
