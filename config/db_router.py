@@ -49,10 +49,12 @@ def healthy_replicas() -> list[str]:
 
 
 def _is_reachable(alias: str) -> bool:
+    """Open (or re-validate) the replica connection now, so a dead replica is noticed here and
+    the read falls back, instead of failing later inside the query. A persistent connection is
+    health-checked once per request (CONN_HEALTH_CHECKS), as Django would do at first use."""
     connection = connections[alias]
-    if connection.connection is not None:
-        return True  # already open; CONN_HEALTH_CHECKS re-validates it per request
     try:
+        connection.close_if_health_check_failed()
         connection.ensure_connection()
     except DatabaseError:
         mark_replica_down(alias)

@@ -129,3 +129,18 @@ def test_pin_expires(replicas, settings):
     coordination.value_delete(db_router.pin_key(42))  # what expiry does after 1 s
     db_router.apply_user_pin(user_id=42)
     assert PrimaryReplicaRouter().db_for_read(User) == "replica_1"
+
+
+def test_replica_that_died_under_an_open_connection_falls_back(replicas, settings):
+    """A persistent replica connection whose server went away is re-checked and skipped."""
+    reset_unit_of_work()
+    assert User.objects.count() == 0  # opens replica_1
+    replica = connections["replica_1"]
+    assert replica.connection is not None
+    replica.connection.close()  # the server side is gone...
+    replica.settings_dict["PORT"] = str(_dead_port())  # ...and won't come back
+    replica.health_check_done = False  # a new request starts
+    UserFactory()
+    reset_unit_of_work()
+    assert User.objects.count() == 1  # served by the primary, no error
+    assert "replica_1" not in db_router.healthy_replicas()
