@@ -59,5 +59,12 @@ def cache_fetch(
 
 
 def generations_bump(*, generation_keys: Sequence[str]) -> None:
+    """Bump every generation; raises CoordinationUnavailable if any bump did not happen.
+
+    Raising (instead of returning quietly) keeps ClearPostCache's ledger row unwritten, so
+    the job's autoretry runs it again once Redis is back. Re-bumping a key that did move is
+    harmless: it only invalidates once more.
+    """
     for key in generation_keys:
-        coordination.generation_bump(key)
+        if coordination.generation_bump(key) is None:
+            raise coordination.CoordinationUnavailable(f"generation bump failed key={key}")

@@ -203,3 +203,30 @@ def test_services_refuse_members(user):
 
     with pytest.raises(PermissionDenied):
         post_create(by=user, title="x")
+
+
+def test_clear_post_cache_with_redis_down_records_nothing_and_acts_on_retry(
+    editor, settings, django_capture_on_commit_callbacks
+):
+    post = PostFactory(author=editor)
+    from posts.services import post_update
+
+    with django_capture_on_commit_callbacks(execute=False):
+        post_update(post_id=post.pk, by=editor, changes={"title": "Edited"})
+    event = PostEvent.objects.get()
+    before = _generations(post)
+
+    redis_url = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/10"  # nothing listens there
+    coordination.reset_clients()
+    with pytest.raises(coordination.CoordinationUnavailable):
+        listeners.listener_run_once(
+            event_id=event.pk, listener="ClearPostCache", action=listeners.clear_post_cache
+        )
+    assert not ListenerRun.objects.filter(listener="ClearPostCache").exists()
+
+    settings.REDIS_URL = redis_url  # Redis is back: the retry bumps and records
+    coordination.reset_clients()
+    assert jobs.clear_post_cache.delay(event.pk).get() is True
+    assert ListenerRun.objects.filter(event=event, listener="ClearPostCache").count() == 1
+    assert all(a < b for a, b in zip(before, _generations(post), strict=True))
