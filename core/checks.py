@@ -53,6 +53,35 @@ def check_coordination_policy() -> list[Any]:
     return []
 
 
+@register(Tags.security)
+def limiter_and_proxy_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Malformed RATE_LIMITS or TRUSTED_PROXIES would fail every request: refuse them at start."""
+    from core.client_ip import networks_from
+    from core.limiter import parse_policy
+
+    errors: list[Any] = []
+    if "default" not in settings.RATE_LIMITS:
+        errors.append(Error("RATE_LIMITS needs a 'default' policy.", id="core.E002"))
+    for scope, text in settings.RATE_LIMITS.items():
+        try:
+            parse_policy(scope, text)
+        except ValueError as exc:
+            errors.append(
+                Error(str(exc), hint="Use e.g. '60/m', '10/5m', '3600/h'.", id="core.E003")
+            )
+    try:
+        networks_from(settings.TRUSTED_PROXIES)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"TRUSTED_PROXIES: {exc}",
+                hint="Addresses or CIDRs, comma-separated.",
+                id="core.E004",
+            )
+        )
+    return errors
+
+
 @register(Tags.caches, deploy=True)
 def coordination_redis_policy_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return check_coordination_policy()

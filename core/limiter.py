@@ -82,6 +82,8 @@ def parse_policy(scope: str, text: str) -> Policy:
     limit, multiplier, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
     if limit < 1:
         raise ValueError(f"rate limit for {scope!r} must admit at least one request")
+    if multiplier < 1:
+        raise ValueError(f"rate limit period for {scope!r} must be at least one unit")
     return Policy(scope=scope, limit=limit, period_seconds=multiplier * _UNITS_SECONDS[unit])
 
 
@@ -127,7 +129,9 @@ end
 
 GCRA_LUA = GCRA_LUA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
 
-_script_cache: dict[str, object] = {}
+# (client, registered script): re-registered whenever the pooled client is replaced
+# (reset_clients after a fork or a settings change), never matched by a recycled id().
+_registered: tuple[object, object] | None = None
 
 
 def _decision_from(policy: Policy, raw: list, *, is_fallback: bool = False) -> Decision:
@@ -214,8 +218,9 @@ def rate_limit_check(*, scope: str, subject: str, now_ms: float | None = None) -
 
 
 def _script(client):
-    script = _script_cache.get(id(client))  # type: ignore[arg-type]
-    if script is None:
-        script = client.register_script(GCRA_LUA)
-        _script_cache[id(client)] = script  # type: ignore[index]
-    return script
+    global _registered
+    registered = _registered
+    if registered is None or registered[0] is not client:
+        registered = (client, client.register_script(GCRA_LUA))
+        _registered = registered
+    return registered[1]

@@ -104,3 +104,16 @@ def test_production_refuses_to_start_without_secret_key():
     result = _check(env)
     assert result.returncode != 0
     assert "SECRET_KEY is required" in result.stderr
+
+
+def test_malformed_rate_limits_and_proxies_are_refused_at_start():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=_production_env(RATE_LIMIT_STATS="60/0m", TRUSTED_PROXIES="10.0.0.0/8,not-a-network"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "core.E003" in result.stderr and "core.E004" in result.stderr
