@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from celery import shared_task
 
+from core import redis as coordination
 from tasks import services
 
 logger = logging.getLogger(__name__)
@@ -126,3 +127,18 @@ def warm_task_statistics(user_id: int) -> str:
 def purge_task_ledgers() -> int:
     """Daily: delete ledger rows older than TASKS_LEDGER_RETENTION_DAYS."""
     return services.ledgers_purge()
+
+
+@shared_task(
+    name="tasks.jobs.bump_task_cache_generation",
+    autoretry_for=(coordination.CoordinationUnavailable,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=10,
+)
+def bump_task_cache_generation(user_id: int) -> int:
+    """Retry a per-user cache generation bump that failed after commit (Redis was down).
+    Returns the new generation; raises CoordinationUnavailable (→ autoretry, backoff capped at
+    5 min) while the coordination Redis is still unreachable."""
+    return services.task_cache_bump_or_raise(user_id=user_id)

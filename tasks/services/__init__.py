@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.services.cache import task_cache_bump, task_cache_fetch, task_cache_generation
+from tasks.services.cache import (
+    task_cache_bump,
+    task_cache_bump_or_raise,
+    task_cache_fetch,
+    task_cache_generation,
+    task_cache_pending_replay,
+    task_cache_pending_user_ids,
+)
 from tasks.services.notifications import (
     digest_send_chunk,
     digests_schedule_weekly,
@@ -26,8 +33,11 @@ __all__ = [
     "reminder_send_chunk",
     "reminders_schedule_daily",
     "task_cache_bump",
+    "task_cache_bump_or_raise",
     "task_cache_fetch",
     "task_cache_generation",
+    "task_cache_pending_replay",
+    "task_cache_pending_user_ids",
     "task_complete",
     "task_create",
     "task_delete",

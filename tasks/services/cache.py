@@ -12,6 +12,7 @@ committed change bumps it, so invalidation is O(1) and needs no tag sets. Values
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,10 @@ from tasks import keys
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Users whose bump failed in this process (Redis down); the next successful bump replays them.
+_pending_lock = threading.Lock()
+_pending_user_ids: set[int] = set()
 
 
 def task_cache() -> Any:
@@ -60,10 +65,58 @@ def task_cache_fetch(
 
 def task_cache_bump(*, user_id: int) -> None:
     """After commit of any change to the user's tasks: new generation, then a debounced
-    statistics re-warm on the queue. Never raises (a Redis fault only costs cache misses)."""
+    statistics re-warm on the queue. Never raises.
+
+    A failed bump (coordination Redis down) is not lost: the user id is kept in a
+    per-process pending set that the next successful bump here replays, and a retrying
+    `tasks.jobs.bump_task_cache_generation` job is enqueued for the case where no later
+    bump happens in this process.
+    """
+    from core.jobs import enqueue
+    from tasks.jobs import bump_task_cache_generation
+
     if coordination.generation_bump(keys.generation_key(user_id)) is None:
+        with _pending_lock:
+            _pending_user_ids.add(user_id)
+        enqueue(bump_task_cache_generation, user_id)
         return
+    task_cache_pending_replay()
     task_statistics_warm_schedule(user_id=user_id)
+
+
+def task_cache_pending_user_ids() -> set[int]:
+    """The users whose bump failed in this process and has not been replayed yet."""
+    with _pending_lock:
+        return set(_pending_user_ids)
+
+
+def task_cache_pending_replay() -> int:
+    """Bump every pending user's generation; ids whose bump fails again stay pending.
+    Returns how many were replayed."""
+    with _pending_lock:
+        pending = sorted(_pending_user_ids)
+        _pending_user_ids.clear()
+    replayed = 0
+    for index, user_id in enumerate(pending):
+        if coordination.generation_bump(keys.generation_key(user_id)) is None:
+            with _pending_lock:
+                _pending_user_ids.update(pending[index:])
+            break
+        replayed += 1
+    if replayed:
+        logger.info("task cache pending bumps replayed count=%s", replayed)
+    return replayed
+
+
+def task_cache_bump_or_raise(*, user_id: int) -> int:
+    """Bump the user's generation or raise CoordinationUnavailable (for the retrying job).
+    Idempotent in effect: an extra bump only invalidates once more."""
+    generation = coordination.generation_bump(keys.generation_key(user_id))
+    if generation is None:
+        raise coordination.CoordinationUnavailable(f"task cache bump failed user_id={user_id}")
+    with _pending_lock:
+        _pending_user_ids.discard(user_id)
+    return generation
 
 
 def task_statistics_warm_schedule(*, user_id: int) -> bool:
