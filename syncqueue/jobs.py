@@ -13,6 +13,7 @@ from celery import shared_task
 from core import redis as coordination
 from syncqueue import keys
 from syncqueue.services import (
+    ClaimBusy,
     outbox_alerts_evaluate,
     outbox_archive,
     outbox_push,
@@ -29,6 +30,9 @@ def push_outbox_batches() -> dict:
     by the backlog check). Idempotent: it only claims due rows."""
     try:
         report = outbox_push()
+    except ClaimBusy as exc:
+        logger.info("sync push skipped: claim lock busy error=%s", exc)
+        return {"skipped": "claim_busy"}
     except coordination.CoordinationUnavailable as exc:
         logger.warning("sync push skipped: coordination down error=%s", exc)
         return {"skipped": "coordination_unavailable"}
@@ -50,12 +54,15 @@ def sync_tick() -> dict:
     and due retries, then evaluate the sync alerts."""
     try:
         report = outbox_tick()
+    except ClaimBusy as exc:
+        logger.info("sync tick sent nothing: claim lock busy error=%s", exc)
+        report, skipped = None, "claim_busy"
     except coordination.CoordinationUnavailable as exc:
         logger.warning("sync tick sent nothing: coordination down error=%s", exc)
-        report = None
+        report, skipped = None, "coordination_unavailable"
     outbox_alerts_evaluate()
     if report is None:
-        return {"skipped": "coordination_unavailable"}
+        return {"skipped": skipped}
     return {
         "batch_calls": report.batch_calls,
         "single_calls": report.single_calls,

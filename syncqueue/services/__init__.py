@@ -15,6 +15,7 @@ from syncqueue.services.capture import (
 )
 from syncqueue.services.maintenance import outbox_alerts_evaluate, outbox_archive
 from syncqueue.services.relay import (
+    ClaimBusy,
     RunReport,
     backoff_seconds,
     outbox_claim,
@@ -26,6 +27,7 @@ from syncqueue.services.relay import (
 )
 
 __all__ = [
+    "ClaimBusy",
     "RunReport",
     "backoff_seconds",
     "outbox_alerts_evaluate",

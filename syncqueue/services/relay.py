@@ -42,6 +42,11 @@ CLAIM_SLACK_FACTOR = 2
 CLAIM_LOCK_WAIT_SECONDS = 10.0
 
 
+class ClaimBusy(Exception):
+    """The claim lock stayed held by another claimer for CLAIM_LOCK_WAIT_SECONDS (contention,
+    not a Redis outage: the coordination Redis answered). Nothing was claimed."""
+
+
 @dataclass
 class RunReport:
     batch_calls: int = 0
@@ -71,7 +76,7 @@ def _claim_lock() -> str:
         if token:
             return token
         if time.monotonic() > deadline:
-            raise coordination.CoordinationUnavailable("sync claim lock stayed busy")
+            raise ClaimBusy("sync claim lock stayed busy")
         time.sleep(0.01)  # claims take milliseconds; this is a mutex wait, not a clock
 
 
@@ -83,7 +88,7 @@ def outbox_claim(*, kind: str, limit: int, now: datetime | None = None) -> Outbo
     saved right now is simply left for the next claim and claims never deadlock with saves.
     Users with a row already in flight (pending) are left for later too, so one user's states
     go out in order. Claims are serialized by a short coordination lock (raises
-    CoordinationUnavailable).
+    CoordinationUnavailable when Redis is down, ClaimBusy when the lock stays held).
     """
     from django.contrib.auth import get_user_model
 
@@ -358,7 +363,13 @@ def _one_call(*, kind: str, limit: int, now: datetime | None, report: RunReport)
         if kind == "batch" and reservation.remaining == 0:
             _mark_exhausted(kind=kind, window=reservation.window)
         return "no_budget"
-    batch = outbox_claim(kind=kind, limit=limit, now=at)
+    try:
+        batch = outbox_claim(kind=kind, limit=limit, now=at)
+    except Exception:
+        # ClaimBusy, CoordinationUnavailable or DatabaseError: no call was made, so the
+        # reservation goes back before the error propagates.
+        budget.budget_refund(reservation=reservation)
+        raise
     if batch is None:
         budget.budget_refund(reservation=reservation)
         return "nothing"

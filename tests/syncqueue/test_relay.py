@@ -327,3 +327,28 @@ def test_a_failing_provider_costs_one_call_per_run_not_the_budget(stub, clock):
     stub.control({"outage": False})
     outbox_tick(now=clock.advance(10))
     assert _statuses() == {"sent": 20, "failed": 10}  # the failed batch waits out its backoff
+
+
+@pytest.mark.django_db
+def test_busy_claim_lock_refunds_the_reservation_and_raises_claim_busy(
+    stub, clock, sync_settings, monkeypatch
+):
+    from core import redis as coordination
+    from syncqueue import jobs, keys
+    from syncqueue.services import ClaimBusy, relay
+
+    [UserFactory() for _ in range(10)]
+    monkeypatch.setattr(relay, "CLAIM_LOCK_WAIT_SECONDS", 0.05)
+    token = coordination.lock_acquire(keys.CLAIM_LOCK_KEY, ttl_seconds=30)
+    assert token  # another claimer holds the lock
+    window = budget.window_of(clock.now())
+    try:
+        with pytest.raises(ClaimBusy):
+            outbox_push(now=clock.now())
+        assert budget.budget_used(kind="batch", window=window) == 0  # refunded, not leaked
+        assert jobs.sync_tick.run() == {"skipped": "claim_busy"}
+    finally:
+        coordination.lock_release(keys.CLAIM_LOCK_KEY, token)
+    assert budget.budget_used(kind="batch", window=window) == 0
+    assert _statuses() == {"unsent": 10}
+    assert stub.snapshot()["records_received"] == 0
