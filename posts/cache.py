@@ -8,31 +8,17 @@ writes stale data back. Redis down → the generation is unknown → read the da
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.core.cache import caches
-
 from core import redis as coordination
+from core.cache import generation_fetch, query_hash
 from posts import keys
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def query_hash(query: Mapping[str, Any]) -> str:
-    """A stable digest of a normalized query (sorted keys, values as strings)."""
-    normalized = json.dumps({k: str(v) for k, v in sorted(query.items())}, separators=(",", ":"))
-    return hashlib.sha256(normalized.encode()).hexdigest()[:32]
-
-
-def _generations(generation_keys: Sequence[str]) -> list[int] | None:
-    values = [coordination.generation_get(key) for key in generation_keys]
-    return None if any(value is None for value in values) else values  # type: ignore[return-value]
 
 
 def cache_fetch(
@@ -43,18 +29,18 @@ def cache_fetch(
     ttl_seconds: int,
     build: Callable[[], T],
 ) -> T:
-    """The cached value for (kind, generations, query), building and filling it on a miss."""
-    generations = _generations(generation_keys)
-    if generations is None:
-        return build()
-    key = keys.cache_key(kind=kind, generations=generations, query_hash=query_hash(query))
-    cache = caches["default"]
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
-    value = build()
-    if _generations(generation_keys) == generations:
-        cache.set(key, value, ttl_seconds)
+    """The cached value for (kind, generations, query), building and filling it on a miss
+    (core.cache.generation_fetch on the `default` alias)."""
+    digest = query_hash(query)
+    value, _outcome = generation_fetch(
+        cache_alias="default",
+        generation_keys=generation_keys,
+        build_key=lambda generations: keys.cache_key(
+            kind=kind, generations=generations, query_hash=digest
+        ),
+        loader=build,
+        ttl_seconds=ttl_seconds,
+    )
     return value
 
 

@@ -3,8 +3,6 @@ tasks (another user's id is a 404 on every method); admins reach all."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +13,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.cache import query_hash
+from core.params import is_plain_int
 from core.views import LimitFirstMixin
 from tasks import keys, services
 from tasks.selectors import (
@@ -34,12 +34,16 @@ from tasks.serializers import (
 CACHE_HEADER = "X-Cache"
 
 
-def _query_hash(validated: dict[str, Any], request: Request) -> str:
-    parts = {name: str(value) for name, value in validated.items()}
-    parts["page"] = request.query_params.get("page", "1")
-    parts["page_size"] = request.query_params.get("page_size", "")
-    raw = json.dumps(parts, sort_keys=True).encode()
-    return hashlib.sha256(raw).hexdigest()[:32]
+def _list_query_hash(validated: dict[str, Any], *, request: Request, paginator: Any) -> str:
+    """The cache digest of a list query: the validated filters plus the validated page and
+    page size (so `page_size=20` and no page_size, or `page=01` and `page=1`, share one entry).
+    An invalid page size is a 400 here; an invalid page is hashed raw and the loader's
+    pagination answers it with a 400 (never stored)."""
+    raw_page = request.query_params.get(paginator.page_query_param, "1")
+    parts = dict(validated)
+    parts["page"] = int(raw_page) if is_plain_int(raw_page) else raw_page
+    parts["page_size"] = paginator.get_page_size(request)
+    return query_hash(parts)
 
 
 class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
@@ -67,11 +71,13 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
         if request.user.is_admin:
             value, outcome = load_page(), "bypass"  # all users' tasks: no per-user generation
         else:
-            query_hash = _query_hash(query.validated_data, request)
+            digest = _list_query_hash(
+                query.validated_data, request=request, paginator=self.paginator
+            )
             value, outcome = services.task_cache_fetch(
                 user_id=request.user.pk,
                 key_for=lambda generation: keys.list_key(
-                    user_id=request.user.pk, generation=generation, query_hash=query_hash
+                    user_id=request.user.pk, generation=generation, query_hash=digest
                 ),
                 loader=load_page,
                 ttl_seconds=settings.TASKS_LIST_CACHE_SECONDS,

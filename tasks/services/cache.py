@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from django.core.cache import caches
 
 from core import redis as coordination
+from core.cache import generation_fetch
 from tasks import keys
 
 logger = logging.getLogger(__name__)
@@ -47,20 +48,15 @@ def task_cache_fetch(
     ttl_seconds: int,
 ) -> tuple[T, str]:
     """Return (value, outcome) with outcome "hit", "fill", "skip" (generation moved while
-    loading: not stored) or "bypass" (generation unreadable: database only)."""
-    generation = task_cache_generation(user_id=user_id)
-    if generation is None:
-        return loader(), "bypass"
-    key = key_for(generation)
-    cached = task_cache().get(key)
-    if cached is not None:
-        return cached, "hit"
-    value = loader()
-    if task_cache_generation(user_id=user_id) != generation:
-        logger.info("task cache fill skipped: generation moved user_id=%s", user_id)
-        return value, "skip"
-    task_cache().set(key, value, ttl_seconds)
-    return value, "fill"
+    loading: not stored) or "bypass" (generation unreadable: database only); the rules are
+    core.cache.generation_fetch's, on the user's generation."""
+    return generation_fetch(
+        cache_alias="default",
+        generation_keys=[keys.generation_key(user_id)],
+        build_key=lambda generations: key_for(generations[0]),
+        loader=loader,
+        ttl_seconds=ttl_seconds,
+    )
 
 
 def task_cache_bump(*, user_id: int) -> None:

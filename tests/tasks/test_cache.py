@@ -137,3 +137,13 @@ def test_query_counts_of_a_cached_and_an_uncached_list_page(
         assert auth_client.get("/api/v1/tasks")["X-Cache"] == "fill"
     with django_assert_num_queries(1):  # JWT user only: the page comes from the cache
         assert auth_client.get("/api/v1/tasks")["X-Cache"] == "hit"
+
+
+def test_default_and_explicit_page_size_share_one_entry(auth_client, user, settings):
+    TaskFactory(owner=user, title="only")
+    assert auth_client.get("/api/v1/tasks")["X-Cache"] == "fill"
+    same = auth_client.get(f"/api/v1/tasks?page_size={settings.API_PAGE_SIZE}&page=01")
+    assert same["X-Cache"] == "hit"
+    assert _titles(same) == ["only"]
+    assert auth_client.get("/api/v1/tasks?page_size=5")["X-Cache"] == "fill"
+    assert auth_client.get("/api/v1/tasks?page_size=abc").status_code == 400
