@@ -104,12 +104,33 @@ def call(operation: Callable[[redis.Redis], T]) -> T:
         raise CoordinationUnavailable(str(exc)) from exc
 
 
+_scripts: dict[str, Any] = {}
+
+
+def script(source: str) -> Callable[..., Any]:
+    """A Lua script registered on the current coordination client: call it as
+    `script(SOURCE)(keys=[...], args=[...])`, inside `call(...)` so faults are translated.
+
+    The registration is cached per source and redone when the client object changed
+    (repointed REDIS_URL, reset_clients), so a script never runs on a stale, closed client.
+    It runs by EVALSHA and reloads itself on NOSCRIPT (e.g. after a Redis restart).
+    Raises CoordinationUnavailable when Redis is not configured or the breaker is open.
+    """
+    client = coordination_client()
+    registered = _scripts.get(source)
+    if registered is None or registered.registered_client is not client:
+        registered = client.register_script(source)
+        _scripts[source] = registered
+    return registered
+
+
 def reset_clients() -> None:
     """Forget pooled clients and the breaker (tests that repoint REDIS_URL, forked workers)."""
     with _clients_lock:
         for client in _clients.values():
             client.close()
         _clients.clear()
+        _scripts.clear()
     breaker.reset()
     local_store.clear()
 
@@ -262,7 +283,7 @@ def lock_release(key: str, token: str) -> bool:
                 local_store.delete(key)
                 return True
             return False
-    return bool(call(lambda r: r.eval(_RELEASE_LUA, 1, key, token)))
+    return bool(call(lambda _r: script(_RELEASE_LUA)(keys=[key], args=[token])))
 
 
 # --------------------------------------------------------------------------- generations

@@ -119,8 +119,8 @@ def budget_reserve(*, kind: str, now: datetime, amount: int = 1) -> Reservation:
     now_ms = int(now.timestamp() * 1000)
     if coordination.is_configured():
         granted, remaining, paused_until = coordination.call(
-            lambda r: r.eval(
-                _RESERVE_LUA, 2, budget_key, pause_key, limit, amount, now_ms, _ttl_ms()
+            lambda _r: coordination.script(_RESERVE_LUA)(
+                keys=[budget_key, pause_key], args=[limit, amount, now_ms, _ttl_ms()]
             )
         )
     else:
@@ -141,7 +141,9 @@ def budget_refund(*, reservation: Reservation, amount: int = 1) -> None:
     budget_key = keys.budget_key(kind=reservation.kind, window=reservation.window)
     try:
         if coordination.is_configured():
-            coordination.call(lambda r: r.eval(_REFUND_LUA, 1, budget_key, amount))
+            coordination.call(
+                lambda _r: coordination.script(_REFUND_LUA)(keys=[budget_key], args=[amount])
+            )
         else:
             coordination.local_store.incr(budget_key, -amount)
     except coordination.CoordinationUnavailable:
@@ -157,7 +159,9 @@ def budget_pause(*, kind: str, now: datetime, retry_after_seconds: float) -> dat
     ttl_ms = max(1000, math.ceil(max(1.0, retry_after_seconds) * 1000))
     key = keys.pause_key(kind=kind)
     if coordination.is_configured():
-        coordination.call(lambda r: r.eval(_PAUSE_LUA, 1, key, until_ms, ttl_ms))
+        coordination.call(
+            lambda _r: coordination.script(_PAUSE_LUA)(keys=[key], args=[until_ms, ttl_ms])
+        )
     else:
         with coordination.local_store.lock:
             current = int(coordination.local_store.get(key) or 0)

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -87,20 +86,10 @@ class _ProcessCopy:
 
 
 process_copy = _ProcessCopy()
-_scripts: dict[str, Any] = {}
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def registered_script(client: Any, source: str) -> Any:
-    """The registered script for this client (re-registered when the client was replaced)."""
-    script = _scripts.get(source)
-    if script is None or script.registered_client is not client:
-        script = client.register_script(source)
-        _scripts[source] = script
-    return script
 
 
 # --------------------------------------------------------------------------- compute / store
@@ -187,7 +176,7 @@ def stats_entry_store(*, snapshot: Snapshot, at_ms: int | None = None) -> bool:
     entry_ttl_ms = max(1, snapshot.expires_at_ms - current_ms)
     lkg_ttl_ms = max(1, snapshot.computed_at_ms + keys.lkg_ttl_seconds() * 1000 - current_ms)
     written = coordination.call(
-        lambda r: registered_script(r, WRITE_LUA)(
+        lambda _r: coordination.script(WRITE_LUA)(
             keys=[keys.ENTRY_KEY, keys.LKG_KEY],
             args=[
                 snapshot.computed_at_ms,

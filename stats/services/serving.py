@@ -40,7 +40,6 @@ from stats.services.entry import (
     Snapshot,
     now_ms,
     process_copy,
-    registered_script,
     release_compute_lock,
     stats_compute,
     stats_entry_store,
@@ -119,7 +118,7 @@ def stats_serve(*, subject: str, at_ms: int | None = None) -> Outcome:
     held = process_copy.snapshot
     try:
         raw = coordination.call(
-            lambda r: registered_script(r, READ_LUA)(
+            lambda _r: coordination.script(READ_LUA)(
                 keys=[limiter_key(SCOPE, subject), keys.ENTRY_KEY, keys.REFRESH_GUARD_KEY],
                 args=[
                     policy.emission_interval_ms,

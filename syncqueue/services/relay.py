@@ -517,7 +517,9 @@ def _mark_exhausted(*, kind: str, window: int) -> None:
     key = keys.exhausted_streak_key(kind=kind)
     ttl_ms = 3 * settings.SYNC_WINDOW_SECONDS * 1000
     try:
-        coordination.call(lambda r: r.eval(_EXHAUSTED_LUA, 1, key, window, ttl_ms))
+        coordination.call(
+            lambda _r: coordination.script(_EXHAUSTED_LUA)(keys=[key], args=[window, ttl_ms])
+        )
     except coordination.CoordinationUnavailable:
         return
 
