@@ -197,17 +197,6 @@ class UserListQuery(StrictInputSerializer):
 # --------------------------------------------------------------------------- OpenAPI shapes
 
 
-class ProblemOut(serializers.Serializer):
-    """RFC 9457 problem details (core.errors), served as application/problem+json."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 class EnvelopeMetaOut(serializers.Serializer):
     timestamp = serializers.DateTimeField()
     version = serializers.CharField()

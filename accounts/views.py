@@ -16,7 +16,6 @@ from accounts.models import User
 from accounts.selectors import user_get_visible, user_list
 from accounts.serializers import (
     LogoutAllOut,
-    ProblemOut,
     TokenObtainIn,
     TokenPairOut,
     TokenRefreshIn,
@@ -38,6 +37,7 @@ from accounts.services import (
 )
 from accounts.tokens import refresh_rotate, token_pair_for, token_verify
 from core.errors import PROBLEM_CONTENT_TYPE
+from core.serializers import ProblemOut
 from core.views import LimitFirstMixin
 
 PROBLEM_DESCRIPTIONS = {

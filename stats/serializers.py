@@ -15,14 +15,3 @@ class StatsOutSerializer(serializers.Serializer):
     )
     orders_count = serializers.IntegerField(help_text="Number of orders.")
     generated_at = serializers.DateTimeField(help_text="When the numbers were computed (UTC).")
-
-
-class StatsProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details (core.errors)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

@@ -12,9 +12,10 @@ from rest_framework.views import APIView
 
 from core.client_ip import client_ip, rate_limit_subject
 from core.errors import PROBLEM_CONTENT_TYPE, problem_response
+from core.serializers import ProblemOut
 from core.views import LimitFirstMixin
 from stats import metrics
-from stats.serializers import StatsOutSerializer, StatsProblemSerializer
+from stats.serializers import StatsOutSerializer
 from stats.services import LKG, Outcome, Snapshot, now_ms, stats_serve
 
 _ALLOWED_METHODS = ("GET", "HEAD")
@@ -132,11 +133,9 @@ class StatsView(LimitFirstMixin, APIView):
         responses={
             200: StatsOutSerializer,
             304: OpenApiResponse(description="Not modified: the client's copy is current."),
-            (429, PROBLEM_CONTENT_TYPE): OpenApiResponse(
-                StatsProblemSerializer, description="Rate limited."
-            ),
+            (429, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemOut, description="Rate limited."),
             (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(
-                StatsProblemSerializer, description="Nothing servable yet; retry after 1 s."
+                ProblemOut, description="Nothing servable yet; retry after 1 s."
             ),
         },
     )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions
 from rest_framework.request import Request
 
-PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json")
+from core.serializers import ProblemOut
+
+PROBLEM = OpenApiResponse(ProblemOut, description="application/problem+json")
 
 
 class IsEditorOrReadOnly(permissions.BasePermission):
