@@ -129,10 +129,6 @@ end
 
 GCRA_LUA = GCRA_LUA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
 
-# (client, registered script): re-registered whenever the pooled client is replaced
-# (reset_clients after a fork or a settings change), never matched by a recycled id().
-_registered: tuple[object, object] | None = None
-
 
 def _decision_from(policy: Policy, raw: list, *, is_fallback: bool = False) -> Decision:
     allowed, remaining, retry_ms, reset_ms = (int(x) for x in raw)
@@ -201,8 +197,9 @@ def rate_limit_check(*, scope: str, subject: str, now_ms: float | None = None) -
     if not coordination.is_configured():
         return _decision_from(policy, local_limiter.decide(key, policy, now_ms=now_ms))
     try:
+        gcra = coordination.script(GCRA_LUA)
         raw = coordination.call(
-            lambda r: _script(r).__call__(  # type: ignore[operator]
+            lambda _r: gcra(
                 keys=[key], args=[policy.emission_interval_ms, policy.period_ms, now_arg]
             )
         )
@@ -215,12 +212,3 @@ def rate_limit_check(*, scope: str, subject: str, now_ms: float | None = None) -
         return _decision_from(
             policy, local_limiter.decide(key, policy, now_ms=now_ms), is_fallback=True
         )
-
-
-def _script(client):
-    global _registered
-    registered = _registered
-    if registered is None or registered[0] is not client:
-        registered = (client, client.register_script(GCRA_LUA))
-        _registered = registered
-    return registered[1]
