@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
+
+from tests.servers import throwaway_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,40 +44,18 @@ def _check(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def evicting_redis() -> Iterator[str]:
-    """A throwaway redis-server on a free port with an evicting policy."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            "16mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """A throwaway redis-server with an evicting policy."""
+    with throwaway_redis(
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory",
+        "16mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ) as client:
+        yield f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}/0"
 
 
 def test_check_deploy_is_clean_with_production_settings():

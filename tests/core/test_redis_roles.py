@@ -57,55 +57,32 @@ def test_embedded_mode_helpers_work_in_process(settings):
 
 def test_a_full_noeviction_redis_degrades_like_an_unreachable_one(settings, tmp_path):
     """OOM on writes (noeviction at maxmemory) must fail open / bypass, never 500."""
-    import socket
-    import subprocess
-
     import redis as redis_lib
 
     from core.limiter import rate_limit_check
+    from tests.servers import throwaway_redis
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-            "--maxmemory",
-            "2mb",
-            "--maxmemory-policy",
-            "noeviction",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        client = redis_lib.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis_lib.ConnectionError:
-                time.sleep(0.05)
+    with throwaway_redis(
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory",
+        "2mb",
+        "--maxmemory-policy",
+        "noeviction",
+        dir_path=str(tmp_path),
+    ) as client:
         for size in (100_000, 10_000, 1_000, 100):  # fill until even small writes are refused
             with pytest.raises(redis_lib.exceptions.OutOfMemoryError):
                 for index in range(1_000):
                     client.set(f"filler:{size}:{index}", b"x" * size)
-        settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+        settings.REDIS_URL = (
+            f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}/0"
+        )
         coordination.reset_clients()
         with pytest.raises(coordination.CoordinationUnavailable):
             coordination.value_set("k", "v" * 10_000)  # OOM → "unavailable", not a raw error
         # every later decision is made (in process, breaker open): never an exception
         decision = rate_limit_check(scope="stats", subject="ip:192.0.2.50")
         assert decision.is_allowed and decision.is_fallback
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

@@ -20,16 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
+
+from tests.servers import free_port, throwaway_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -51,7 +46,7 @@ def nginx_in_front(live_server) -> Iterator[str]:
         os.chmod(prefix / sub, 0o777)  # noqa: S103 (nginx workers run unprivileged)
     os.chmod(base, 0o755)  # noqa: S103
     upstream_port = live_server.url.rsplit(":", 1)[1]
-    port = _free_port()
+    port = free_port()
     source = (ROOT / "deploy/nginx/nginx.conf").read_text()
     for old, new in {
         "listen 80 backlog=4096;": f"listen 127.0.0.1:{port};",
@@ -122,32 +117,8 @@ def test_limit_req_admits_a_burst_of_60_per_client_ip(nginx_in_front):
     [("redis-coordination.conf", "noeviction", "yes"), ("redis-cache.conf", "allkeys-lru", None)],
 )
 def test_redis_configs_start_with_their_eviction_role(tmp_path, conf, policy, appendonly):
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            str(ROOT / "deploy/redis" / conf),
-            "--port",
-            str(port),
-            "--dir",
-            str(tmp_path),
-            "--bind",
-            "127.0.0.1",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+    with throwaway_redis(str(ROOT / "deploy/redis" / conf), dir_path=str(tmp_path)) as client:
         assert client.config_get("maxmemory-policy")["maxmemory-policy"] == policy
         if appendonly:
             assert client.config_get("appendonly")["appendonly"] == appendonly
         assert int(client.config_get("maxmemory")["maxmemory"]) > 0
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
