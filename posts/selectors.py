@@ -341,6 +341,14 @@ def _tag_seek_base(
     return _dates(queryset, filters), spec.with_leading("tag_id", "status")
 
 
+def _posts_in_order(ids: list[int], columns: list[str]) -> list[dict]:
+    """The posts' selected columns, in the order of `ids` (one statement; none for no ids)."""
+    if not ids:
+        return []
+    by_id = {row["id"]: row for row in Post.objects.filter(pk__in=ids).values(*columns)}
+    return [by_id[post_id] for post_id in ids if post_id in by_id]
+
+
 def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict], dict[str, Any]]:
     """One cursor page of published posts: (objects, meta with cursor and limit).
 
@@ -351,46 +359,27 @@ def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict], dict[str, Any]]:
     binding = query.binding()
     position = cursor_decode(query.cursor, binding=binding, key_length=2) if query.cursor else None
     columns = columns_for(query.selection)
-    if "tag" in query.filters:
-        base = _tag_seek_base(query.filters, TAG_ORDERINGS[query.ordering])
-        if base is None:
-            return [], cursor_meta(
-                page=KeysetPage([], False, False, TAG_ORDERINGS[query.ordering]),
-                binding=binding,
-                limit=query.limit,
-            )
-        seek_qs, spec = base
-        page = keyset_page(
-            seek_qs,
-            spec=spec,
-            position=position,
-            limit=query.limit,
-            fetch=lambda qs: list(qs.values("post_id", "published_at")),
-        )
-        ids = [row["post_id"] for row in page.rows]
-        by_id = (
-            {row["id"]: row for row in Post.objects.filter(pk__in=ids).values(*columns)}
-            if ids
-            else {}
-        )
-        rows = [by_id[pid] for pid in ids if pid in by_id]
-    else:
-        base = _post_seek_base(query.filters, ORDERINGS[query.ordering])
-        if base is None:
-            return [], cursor_meta(
-                page=KeysetPage([], False, False, ORDERINGS[query.ordering]),
-                binding=binding,
-                limit=query.limit,
-            )
-        seek_qs, spec = base
-        page = keyset_page(
-            seek_qs,
-            spec=spec,
-            position=position,
-            limit=query.limit,
-            fetch=lambda qs: list(qs.values(*columns)),
-        )
-        rows = page.rows
+    # A tag filter seeks PostTag's own (tag, status, published_at) index, then loads the posts.
+    is_tag_seek = "tag" in query.filters
+    ordering = (TAG_ORDERINGS if is_tag_seek else ORDERINGS)[query.ordering]
+    base = (_tag_seek_base if is_tag_seek else _post_seek_base)(query.filters, ordering)
+    if base is None:
+        empty = KeysetPage([], False, False, ordering)
+        return [], cursor_meta(page=empty, binding=binding, limit=query.limit)
+    seek_qs, spec = base
+    fetched = ("post_id", "published_at") if is_tag_seek else columns
+    page = keyset_page(
+        seek_qs,
+        spec=spec,
+        position=position,
+        limit=query.limit,
+        fetch=lambda qs: list(qs.values(*fetched)),
+    )
+    rows = (
+        _posts_in_order([row["post_id"] for row in page.rows], columns)
+        if is_tag_seek
+        else page.rows
+    )
     data = shape_rows(rows, selection=query.selection)
     return data, cursor_meta(page=page, binding=binding, limit=query.limit)
 
