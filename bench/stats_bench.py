@@ -190,11 +190,11 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "statsbench.settings",
             "PYTHONPATH": f"{ROOT}:{BENCH_DIR}",
-            "GUNICORN_BIND": f"127.0.0.1:{self.gunicorn_port}",
+            "WEB_BIND": f"127.0.0.1:{self.gunicorn_port}",
             "GUNICORN_LOG_LEVEL": "warning",
         }
         if args.workers:
-            self.env["GUNICORN_WORKERS"] = str(args.workers)
+            self.env["WEB_WORKERS"] = str(args.workers)
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     # ------------------------------------------------------------------ setup

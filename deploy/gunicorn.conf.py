@@ -1,8 +1,8 @@
 """gunicorn settings: sync workers behind nginx (deploy/nginx/nginx.conf).
 
-    gunicorn -c deploy/gunicorn.conf.py config.wsgi:application
+    deploy/web   (the entry point: execs gunicorn -c deploy/gunicorn.conf.py config.wsgi:application)
 
-Environment: GUNICORN_BIND (default 127.0.0.1:8000), GUNICORN_WORKERS (default 2 x CPUs + 1),
+Environment: WEB_BIND (default 127.0.0.1:8000), WEB_WORKERS (default 2 x CPUs + 1),
 GUNICORN_TIMEOUT_SECONDS (30), GUNICORN_MAX_REQUESTS (0 = never recycle), and
 PROMETHEUS_MULTIPROC_DIR for prometheus_client's multiprocess mode.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 # Sync workers: every request is short (one Redis round trip on the hot path); a worker per
 # core plus headroom for the ones waiting on the database.
-workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
+workers = int(os.environ.get("WEB_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT_SECONDS", "30"))
 graceful_timeout = 30
