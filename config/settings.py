@@ -6,6 +6,8 @@ each real service is switched on by one URL variable. `.env.example` lists them 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import environ
@@ -14,8 +16,36 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
+
+class _SetValues(Mapping[str, str]):
+    """The process environment with blank values hidden: `NAME=` means "use the default".
+
+    `.env.example` (and an env file made from it) lists every variable, most of them blank;
+    without this a blank `SECURE_SSL_REDIRECT=` would read as False and `SECURE_HSTS_SECONDS=`
+    would fail to parse instead of taking their production defaults.
+    """
+
+    def __getitem__(self, name: str) -> str:
+        value = os.environ[name]
+        if value == "":
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, value in os.environ.items() if value != "")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+# The env file: `.env` in the checkout, or ENV_FILE (e.g. /etc/platform/env, the same file
+# systemd's EnvironmentFile= reads). Variables already exported win over the file.
+ENV_FILE = Path(os.environ.get("ENV_FILE") or BASE_DIR / ".env")
+if os.environ.get("ENV_FILE") and not ENV_FILE.is_file():
+    raise ImproperlyConfigured(f"ENV_FILE={ENV_FILE} does not exist")
+environ.Env.read_env(ENV_FILE, overwrite=False)
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+env.ENVIRON = _SetValues()
 
 DEBUG = env.bool("DEBUG", default=True)
 
