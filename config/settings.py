@@ -43,7 +43,21 @@ class _SetValues(Mapping[str, str]):
 ENV_FILE = Path(os.environ.get("ENV_FILE") or BASE_DIR / ".env")
 if os.environ.get("ENV_FILE") and not ENV_FILE.is_file():
     raise ImproperlyConfigured(f"ENV_FILE={ENV_FILE} does not exist")
-environ.Env.read_env(ENV_FILE, overwrite=False)
+
+
+class _FileValues(environ.Env):
+    ENVIRON: dict[str, str] = {}  # read_env fills this, not os.environ
+
+
+_FileValues.read_env(ENV_FILE, overwrite=True)
+for _name, _value in _FileValues.ENVIRON.items():
+    # Blank lines of the file stay out of os.environ: libraries test for presence, e.g.
+    # prometheus_client writes metric files into the working directory when
+    # PROMETHEUS_MULTIPROC_DIR is set but blank.
+    if _value != "":
+        os.environ.setdefault(_name, _value)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 env = environ.Env()
 env.ENVIRON = _SetValues()
 

@@ -46,9 +46,12 @@ def _env_file_run(tmp_path: Path, *args: str, **values: str) -> subprocess.Compl
 
 
 def test_env_example_copied_as_is_passes_check(tmp_path):
+    before = set(ROOT.iterdir())
     result = _env_file_run(tmp_path, "check", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+    # A blank PROMETHEUS_MULTIPROC_DIR= once made prometheus_client write *.db files here.
+    assert sorted(str(p) for p in set(ROOT.iterdir()) - before) == []
 
 
 def test_env_example_with_production_secrets_passes_check_deploy(tmp_path):
