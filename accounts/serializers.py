@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
 
@@ -20,6 +19,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, serializers
 
 from accounts.models import User
+from core.serializers import StrictInputSerializer
 
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{2,30}$")
@@ -28,20 +28,6 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{2,30}$")
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Rejects keys it does not declare as writable (400), instead of dropping them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data) - writable)
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["This field is unknown or may not be changed."] for name in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 # --------------------------------------------------------------------------- auth

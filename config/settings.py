@@ -249,7 +249,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ScopedRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.EnvelopeJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser"],
+    "DEFAULT_METADATA_CLASS": "core.metadata.ApiMetadata",
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
@@ -295,6 +296,10 @@ SPECTACULAR_SETTINGS = {
 # --------------------------------------------------------------------------- API conventions
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON bodies (core.parsers): our deepest body nests 3 levels and the largest holds ~30 members;
+# the C decoder itself overflows its recursion limit near 1,000 levels.
+API_JSON_MAX_DEPTH = 32
+API_JSON_MAX_MEMBERS = 10_000
 API_PAGE_SIZE = 20
 API_MAX_PAGE_SIZE = 100
 # Signs opaque cursors; rotate independently of SECRET_KEY if needed.

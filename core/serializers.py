@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects keys it does not declare as writable (400), instead of dropping them: a typo
+    or a mass-assignment attempt (`author_id`, `role`, `view_count`) never looks like success.
+    Every input body serializer of the API derives from it."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["This field is unknown or may not be changed."] for name in unknown}
+                )
+        return super().to_internal_value(data)
 
 
 class ProblemOut(serializers.Serializer):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.serializers import StrictInputSerializer
+
 
 class AuthorOut(serializers.Serializer):
     id = serializers.IntegerField()
@@ -54,7 +56,7 @@ class PostV2Out(serializers.Serializer):
     view_count = serializers.IntegerField(required=False, help_text="Editors and admins only.")
 
 
-class PostCreateIn(serializers.Serializer):
+class PostCreateIn(StrictInputSerializer):
     title = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=200, required=False)
     body = serializers.CharField(required=False, allow_blank=True, default="")
@@ -65,7 +67,7 @@ class PostCreateIn(serializers.Serializer):
     publish = serializers.BooleanField(required=False, default=False)
 
 
-class PostUpdateIn(serializers.Serializer):
+class PostUpdateIn(StrictInputSerializer):
     title = serializers.CharField(max_length=200, required=False)
     slug = serializers.SlugField(max_length=200, required=False)
     body = serializers.CharField(required=False, allow_blank=True)

@@ -6,27 +6,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.serializers import StrictInputSerializer
 from tasks.models import Task
 from tasks.selectors import DEFAULT_ORDERING, ORDERING_ALLOWED, SEARCH_MAX_LENGTH
 
 
-class StrictSerializer(serializers.Serializer):
-    """Unknown fields are a 400, not silently ignored (a typo never looks like success)."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = (
-            set(self.initial_data) - set(self.fields)
-            if isinstance(self.initial_data, dict)
-            else set()
-        )
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["Unknown field."] for name in sorted(unknown)}
-            )
-        return attrs
-
-
-class TaskIn(StrictSerializer):
+class TaskIn(StrictInputSerializer):
     title = serializers.CharField(max_length=200, trim_whitespace=True)
     description = serializers.CharField(max_length=10_000, allow_blank=True, required=False)
     status = serializers.ChoiceField(choices=Task.Status.choices, required=False)

@@ -142,3 +142,17 @@ def test_request_id_is_echoed_or_generated(api_client):
     )
     generated = api_client.get("/api/v1/echo", HTTP_X_REQUEST_ID="bad id!").headers["X-Request-ID"]
     assert len(generated) == 32 and generated != "bad id!"
+
+
+@pytest.mark.urls("config.urls")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/v1/nonexistent"), ("DELETE", "/api/v1/tasks/abc"), ("PUT", "/api/v9/x")],
+)
+def test_unmatched_api_path_with_unsafe_method_is_404_not_csrf(method, path):
+    # A browser-like client with CSRF enforced and a session cookie, as an attacker's page has.
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["sessionid"] = "whatever"
+    response = client.generic(method, path, "{}", content_type="application/json")
+    assert response.status_code == 404
+    assert _problem(response)["code"] == "not_found"

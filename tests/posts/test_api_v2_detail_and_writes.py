@@ -130,3 +130,23 @@ def test_delete_of_a_published_post_emits_a_deleted_update(editor_client):
     event = PostEvent.objects.get()
     assert event.payload == {"deleted": True} and event.post_id == post.pk
     assert editor_client.delete(f"/api/v2/posts/{post.pk}").status_code == 404
+
+
+@pytest.mark.parametrize("key", ["author_id", "view_count", "status"])
+def test_create_with_an_unknown_key_is_a_400_and_creates_nothing(editor_client, key):
+    response = editor_client.post("/api/v2/posts", {"title": "x", key: 1}, format="json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert list(response.json()["errors"]) == [key]
+    assert not Post.objects.exists()
+
+
+def test_update_with_an_unknown_key_is_a_400_and_changes_nothing(editor_client, editor):
+    post = PostFactory(author=editor, title="before")
+    response = editor_client.patch(
+        f"/api/v2/posts/{post.pk}", {"title": "after", "author_id": 1}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["author_id"]
+    post.refresh_from_db()
+    assert post.title == "before"
