@@ -8,12 +8,14 @@ One handler serves DRF; `handler400/403/404/500` and the CSRF view serve the res
 from __future__ import annotations
 
 import logging
+import sys
 from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults as django_defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -66,6 +68,46 @@ class ServiceUnavailable(DomainError):
     def __init__(self, detail: str = "", *, retry_after_seconds: int = 1, **kwargs: Any) -> None:
         headers = {"Retry-After": str(retry_after_seconds)}
         super().__init__(detail, headers=headers, **kwargs)
+
+
+# A database fault clients should retry (503), not a bug (500). MariaDB/MySQL error numbers:
+# client side 2002/2003 can't connect, 2005 unknown host, 2006 gone away, 2013/2055 lost
+# connection (read timeout included), 2026 TLS; server side 1040 too many connections,
+# 1053 shutting down, 1158-1161 network read/write errors, 1205 lock wait timeout, 1213 deadlock,
+# 1290/1836 read-only (a primary being switched), 1317 query interrupted, 1927 connection killed,
+# 1969 max_statement_time exceeded (MySQL: 3024).
+_TRANSIENT_DATABASE_ERRORS = frozenset(
+    {2002, 2003, 2005, 2006, 2013, 2026, 2055, 1040, 1053, 1158, 1159, 1160, 1161, 1205, 1213}
+    | {1290, 1836, 1317, 1927, 1969, 3024}
+)
+# How long a client should wait before retrying when the database is unreachable or stalled.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """True for a database that is unreachable, stalled, overloaded or switching roles;
+    False for errors a retry cannot fix (bad SQL, integrity, data)."""
+    if isinstance(exc, InterfaceError):
+        return True  # the connection is closed or broken under us
+    if not isinstance(exc, OperationalError):
+        return False
+    code = exc.args[0] if exc.args else None
+    if isinstance(code, int):
+        return code in _TRANSIENT_DATABASE_ERRORS
+    # SQLite (embedded mode): "database is locked" is the one transient error it raises.
+    return "locked" in str(exc)
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+
+def database_unavailable_problem() -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        "The database is unavailable right now; retry shortly.",
+        retry_after_seconds=DATABASE_RETRY_AFTER_SECONDS,
+    )
 
 
 def problem_body(
@@ -158,6 +200,9 @@ def _first_code(detail: Any) -> str | None:
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error becomes problem+json; unknown ones stay 500s."""
     headers: dict[str, str] = {}
+    if isinstance(exc, DatabaseError) and is_database_unavailable(exc):
+        logger.warning("database unavailable path=%s error=%s", _path(context), exc)
+        exc = database_unavailable_problem()
     if isinstance(exc, DomainError):
         return _drf_problem(
             status=exc.status_code,
@@ -211,6 +256,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return _drf_problem(status=exc.status_code, code=str(code), detail=str(detail), headers=headers)
 
 
+def _path(context: dict[str, Any]) -> str:
+    request = context.get("request")
+    return getattr(request, "path", "") if request is not None else ""
+
+
 def _drf_problem(
     *,
     status: int,
@@ -262,6 +312,23 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler; a database outage raised outside DRF (middleware, plain views,
+    the admin) still answers 503 with Retry-After. Django calls it inside its `except`."""
+    if is_database_unavailable(sys.exc_info()[1]):
+        problem = database_unavailable_problem()
+        if _is_api(request):
+            return problem_response(
+                status=503,
+                code=problem.code,
+                title=problem.title,
+                detail=problem.detail,
+                headers=problem.headers,
+                is_domain=True,
+            )
+        response = HttpResponse(
+            problem.detail, status=503, content_type="text/plain; charset=utf-8"
+        )
+        return _finish(response, 503, problem.headers)
     if _is_api(request):
         return problem_response(
             status=500,

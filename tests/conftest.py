@@ -160,3 +160,27 @@ def eager_off(live_worker) -> Iterator[None]:
     celery_app.conf.task_always_eager = False
     yield
     celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def database_proxy(transactional_db) -> Iterator[Any]:
+    """The `default` connection goes through a fault proxy (deploy/dev/faultproxy.py) for this
+    test: `database_proxy.set_mode("refuse")` takes MariaDB away, `"stall"` freezes it."""
+    from deploy.dev.faultproxy import FaultProxy
+
+    connection = connections["default"]
+    if connection.vendor != "mysql":
+        pytest.skip("needs MariaDB")
+    settings_dict = connection.settings_dict
+    original = (settings_dict["HOST"], settings_dict["PORT"])
+    upstream = (original[0] or "127.0.0.1", int(original[1] or 3306))
+    with FaultProxy(upstream=upstream) as proxy:
+        connection.close()
+        settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
+        try:
+            yield proxy
+        finally:
+            proxy.set_mode("pass")
+            connection.close()
+            settings_dict["HOST"], settings_dict["PORT"] = original
+            connection.close()
