@@ -67,6 +67,7 @@ services: services-packages
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: $(VENV)/.test
 	$(VENV)/bin/ruff check --fix .

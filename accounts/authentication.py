@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed as JWTAuthenticationFailed
 
-from config.db_router import apply_user_pin
+from core.consistency import apply_user_pin
 
 TOKEN_VERSION_CLAIM = "token_version"  # noqa: S105  (a claim name, not a secret)
 

@@ -19,6 +19,9 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import ROLE_GROUP_NAMES
 
+# seed_demo option (`--users N`); apps are seeded in INSTALLED_APPS order (users first).
+SEED_OPTION = "users"
+
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (documented demo login for make run)
 # Rows per transaction: 10,000 keeps commits (one fsync each) rare and undo logs small.

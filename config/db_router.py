@@ -5,7 +5,8 @@
   inside `atomic()` on the primary, after any write in the same request or job
   (a context variable reset per request and per job), and for REPLICA_PIN_SECONDS after
   the user's last write (a coordination key read at authentication), so the next request
-  and any cache fill see the user's own write despite replica lag.
+  and any cache fill see the user's own write despite replica lag. That pin is
+  `core.consistency` (`must_read_primary`, `pin_user_to_primary`, `apply_user_pin`).
 - A replica that fails to connect is skipped in this process for REPLICA_DOWN_SECONDS and
   reads fall back to `default`; a dead replica never fails a read.
 - No replicas configured → everything goes to `default`.
@@ -22,19 +23,13 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from core import redis as coordination
-from core.context import has_written_var, is_pinned_var
+from core.consistency import PRIMARY, must_read_primary
+from core.context import has_written_var
 
 logger = logging.getLogger(__name__)
 
-PRIMARY = "default"
-
 _down_until: dict[str, float] = {}
 _down_lock = threading.Lock()
-
-
-def pin_key(user_id: int) -> str:
-    return f"db:v1:pin:{user_id}"
 
 
 def mark_replica_down(alias: str) -> None:
@@ -60,31 +55,6 @@ def _is_reachable(alias: str) -> bool:
         mark_replica_down(alias)
         return False
     return True
-
-
-def must_read_primary() -> bool:
-    return has_written_var.get() or is_pinned_var.get() or connections[PRIMARY].in_atomic_block
-
-
-def pin_user_to_primary(*, user_id: int) -> None:
-    """After a write: this user's next requests read the primary for REPLICA_PIN_SECONDS."""
-    if not settings.DATABASE_REPLICAS:
-        return
-    try:
-        coordination.value_set(pin_key(user_id), b"1", ttl_seconds=settings.REPLICA_PIN_SECONDS)
-    except coordination.CoordinationUnavailable:
-        logger.warning("replica pin not stored: coordination down user_id=%s", user_id)
-
-
-def apply_user_pin(*, user_id: int) -> None:
-    """At authentication: if the user wrote recently, read the primary for this request."""
-    if not settings.DATABASE_REPLICAS:
-        return
-    try:
-        if coordination.value_get(pin_key(user_id)) is not None:
-            is_pinned_var.set(True)
-    except coordination.CoordinationUnavailable:
-        is_pinned_var.set(True)  # can't tell: the primary is always correct
 
 
 class PrimaryReplicaRouter:

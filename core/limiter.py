@@ -24,6 +24,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from core import metrics
 from core import redis as coordination
 
 logger = logging.getLogger(__name__)
@@ -183,12 +184,6 @@ class LocalLimiter:
 local_limiter = LocalLimiter()
 
 
-def _on_fail_open(scope: str) -> None:
-    from monitoring import metrics
-
-    metrics.limiter_fail_open(scope=scope)
-
-
 def rate_limit_check(*, scope: str, subject: str, now_ms: float | None = None) -> Decision:
     """Decide one request for (scope, subject). Raises LimiterUnavailable for fail-closed scopes."""
     policy = policy_for(scope)
@@ -208,7 +203,7 @@ def rate_limit_check(*, scope: str, subject: str, now_ms: float | None = None) -
         if scope in settings.RATE_LIMIT_FAIL_CLOSED_SCOPES:
             raise LimiterUnavailable(scope) from None
         logger.warning("limiter failing open scope=%s subject=%s", scope, subject)
-        _on_fail_open(scope)
+        metrics.limiter_fail_open(scope=scope)
         return _decision_from(
             policy, local_limiter.decide(key, policy, now_ms=now_ms), is_fallback=True
         )

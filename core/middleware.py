@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
+from core.consistency import pin_user_to_primary
 from core.context import has_written_var, request_id_var, reset_unit_of_work
 from core.errors import problem_response
 
@@ -39,8 +40,6 @@ class RequestContextMiddleware:
         if has_written_var.get():
             user = _resolved_user(request)
             if user is not None and user.is_authenticated:
-                from config.db_router import pin_user_to_primary
-
                 pin_user_to_primary(user_id=user.pk)
         return response
 

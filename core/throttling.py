@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from core import metrics
 from core.client_ip import client_ip, rate_limit_subject
 from core.errors import ServiceUnavailable
 from core.limiter import Decision, LimiterUnavailable, rate_limit_check
@@ -41,8 +42,6 @@ class ScopedRateThrottle(BaseThrottle):
         request.rate_limit_decision = decision
         self._decision = decision
         if not decision.is_allowed:
-            from monitoring import metrics
-
             metrics.rate_limited(scope=scope)
         return decision.is_allowed
 

@@ -34,6 +34,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+# The limiter's counters are declared in core (core imports no app); re-exported here.
+from core.metrics import limiter_fail_open as limiter_fail_open
+from core.metrics import limiter_fail_open_decisions as limiter_fail_open_decisions
+from core.metrics import rate_limited as rate_limited
+from core.metrics import rate_limited_requests as rate_limited_requests
+
 logger = logging.getLogger(__name__)
 
 # `*_created` samples double the exposition and nothing here queries them.
@@ -70,14 +76,6 @@ http_request_duration = Histogram(
 cache_requests = Counter(
     "cache_requests", "Cache lookups by cache and result (hit|miss).", ["cache", "result"]
 )
-rate_limited_requests = Counter(
-    "rate_limited", "Requests refused by the rate limiter, by scope.", ["scope"]
-)
-limiter_fail_open_decisions = Counter(
-    "limiter_fail_open",
-    "Limiter decisions made in process because the coordination Redis was unreachable.",
-    ["scope"],
-)
 stats_refresh = Histogram(
     "stats_refresh_seconds",
     "Duration of a stats entry refresh (compute + store), in seconds.",
@@ -101,16 +99,6 @@ _connection_counts: dict[str, int] = {}
 
 
 # --------------------------------------------------------------------------- recording helpers
-
-
-def limiter_fail_open(*, scope: str) -> None:
-    """Count a limiter decision made in process because Redis was unreachable."""
-    limiter_fail_open_decisions.labels(scope=scope).inc()
-
-
-def rate_limited(*, scope: str) -> None:
-    """Count a request refused by the limiter."""
-    rate_limited_requests.labels(scope=scope).inc()
 
 
 def cache_request(*, cache: str, is_hit: bool) -> None:

@@ -14,6 +14,9 @@ from django.utils import timezone
 from posts.models import Category, Post, PostTag, Tag
 from posts.sitemap import sitemap_rebuild_all
 
+# seed_demo option (`--posts N`); apps are seeded in INSTALLED_APPS order (users first).
+SEED_OPTION = "posts"
+
 User = get_user_model()
 
 # 5,000 rows per INSERT keeps each statement well under max_allowed_packet.

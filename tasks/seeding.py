@@ -15,6 +15,9 @@ from django.utils import timezone
 
 from tasks.models import Task
 
+# seed_demo option (`--tasks N`); apps are seeded in INSTALLED_APPS order (users first).
+SEED_OPTION = "tasks"
+
 # 5,000 rows per INSERT keeps each statement well under max_allowed_packet.
 INSERT_BATCH_SIZE = 5_000
 WORDS = (

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import User
 from config import db_router
 from config.db_router import PrimaryReplicaRouter
+from core import consistency
 from core.context import reset_unit_of_work
 from tests.factories import UserFactory, access_token_for
 
@@ -120,14 +121,14 @@ def test_user_is_pinned_to_primary_after_a_write_across_requests(replicas, api_c
 
 def test_pin_expires(replicas, settings):
     settings.REPLICA_PIN_SECONDS = 1
-    db_router.pin_user_to_primary(user_id=42)
-    db_router.apply_user_pin(user_id=42)
+    consistency.pin_user_to_primary(user_id=42)
+    consistency.apply_user_pin(user_id=42)
     assert PrimaryReplicaRouter().db_for_read(User) == "default"
     reset_unit_of_work()
     from core import redis as coordination
 
-    coordination.value_delete(db_router.pin_key(42))  # what expiry does after 1 s
-    db_router.apply_user_pin(user_id=42)
+    coordination.value_delete(consistency.pin_key(42))  # what expiry does after 1 s
+    consistency.apply_user_pin(user_id=42)
     assert PrimaryReplicaRouter().db_for_read(User) == "replica_1"
 
 

@@ -1,7 +1,9 @@
 """Demo and benchmark data in bulk.
 
-Each app contributes a `seeding.py` with `seed(*, count: int, progress: Callable) -> int`;
-this command calls them in dependency order (users first). Rows are written with multi-row
+Each app contributes a `seeding.py` with `SEED_OPTION` (the `--<option> N` it answers to) and
+`seed(*, count: int, progress: Callable) -> int`; this command finds them through the app
+registry and calls them in INSTALLED_APPS order (accounts first, so users exist before the
+rows that reference them). A seeding module that fails to import fails the command. Rows are written with multi-row
 INSERTs and one precomputed password hash, so signals, `save()` and syncqueue capture are
 bypassed on purpose: seeded users are not queued for the provider.
 """
@@ -10,17 +12,24 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
+from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.module_loading import module_has_submodule
 
-# (option, app module): users must exist before the rows that reference them.
-SEEDERS = (
-    ("users", "accounts.seeding"),
-    ("orders", "stats.seeding"),
-    ("posts", "posts.seeding"),
-    ("tasks", "tasks.seeding"),
-)
+
+def seeders() -> list[tuple[str, ModuleType]]:
+    """(option, module) for every installed app with a `seeding` module, in INSTALLED_APPS order."""
+    found = []
+    for app_config in apps.get_app_configs():
+        if module_has_submodule(app_config.module, "seeding"):
+            module = importlib.import_module(f"{app_config.name}.seeding")
+            found.append((module.SEED_OPTION, module))
+    return found
 
 
 class Command(BaseCommand):
@@ -31,7 +40,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        for option, _ in SEEDERS:
+        for option, _ in seeders():
             parser.add_argument(
                 f"--{option}", type=int, default=0, help=f"number of {option} to insert"
             )
@@ -40,19 +49,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from accounts.models import User
-
-        if options["if_empty"] and User.objects.exists():
+        if options["if_empty"] and get_user_model().objects.exists():
             self.stdout.write("seed_demo: data present, skipping")
             return
-        for option, module_name in SEEDERS:
+        for option, module in seeders():
             count = options[option]
             if count <= 0:
-                continue
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError:
-                self.stderr.write(f"seed_demo: {module_name} not available, skipping {option}")
                 continue
             started = time.monotonic()
             inserted = module.seed(count=count, progress=self._progress(option, count))
@@ -61,7 +63,7 @@ class Command(BaseCommand):
                 f"seed_demo: {inserted} {option} in {time.monotonic() - started:.1f}s"
             )
 
-    def _progress(self, label: str, total: int):
+    def _progress(self, label: str, total: int) -> Callable[[int], None]:
         def report(done: int) -> None:
             width = 30
             filled = int(width * done / total) if total else width
