@@ -24,7 +24,8 @@ PYTEST_ARGS ?=
 TEST_DEBIAN_PACKAGES := mariadb-server redis-server libmariadb-dev pkg-config prometheus chromium nginx-light
 
 .PHONY: run test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-posts \
-	bench-tasks bench-sync venv venv-test services worker beat provider-stub
+	bench-tasks bench-sync venv venv-test services worker beat provider-stub \
+	stack stack-status stack-down stack-clean bench-load drills
 
 $(VENV)/.base: requirements/base.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -100,6 +101,26 @@ beat: $(VENV)/.test
 
 provider-stub: $(VENV)/.test
 	$(PY) manage.py run_provider_stub --port 8765
+
+# ------------------------------------------------------------------ the whole system on one box
+# nginx :STACK_PORT (8080) → 2 web servers, MariaDB primary + replica, Redis cache + coordination,
+# Celery workers per queue, one beat, the provider stub; all on 127.0.0.1, state in STACK_DIR
+# (var/stack). STACK_BROKER=rabbitmq, STACK_SEED_USERS (100000). deploy/stack/stack.py says more.
+# The Debian packages come first (system python: the venv needs libmariadb-dev to build).
+stack:
+	$(PYTHON) deploy/stack/stack.py packages
+	$(MAKE) $(VENV)/.test
+	$(PY) deploy/stack/stack.py up
+
+stack-status:
+	@$(PYTHON) deploy/stack/stack.py status
+
+stack-down:
+	$(PYTHON) deploy/stack/stack.py down
+
+# stack-down, then delete STACK_DIR (databases included): the next `make stack` starts fresh.
+stack-clean:
+	$(PYTHON) deploy/stack/stack.py clean
 
 # ------------------------------------------------------------------ benchmarks (not tests)
 bench: bench-stats bench-posts bench-tasks bench-sync

@@ -342,7 +342,7 @@ class Bench:
         source = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
         replacements = {
             "listen 80 backlog=4096;": f"listen 127.0.0.1:{self.nginx_port} backlog=4096;",
-            "server 127.0.0.1:8000 max_fails=0;": (
+            "server 127.0.0.1:8000 max_fails=3 fail_timeout=10s;": (
                 f"server 127.0.0.1:{self.gunicorn_port} max_fails=0;"
             ),
             "        location / {": (

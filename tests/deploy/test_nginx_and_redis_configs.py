@@ -50,7 +50,9 @@ def nginx_in_front(live_server) -> Iterator[str]:
     source = (ROOT / "deploy/nginx/nginx.conf").read_text()
     for old, new in {
         "listen 80 backlog=4096;": f"listen 127.0.0.1:{port};",
-        "server 127.0.0.1:8000 max_fails=0;": f"server 127.0.0.1:{upstream_port} max_fails=0;",
+        "server 127.0.0.1:8000 max_fails=3 fail_timeout=10s;": (
+            f"server 127.0.0.1:{upstream_port} max_fails=0;"
+        ),
         "worker_processes auto;": "worker_processes 1;",
     }.items():
         assert source.count(old) == 1, f"deploy/nginx/nginx.conf no longer contains {old!r}"
