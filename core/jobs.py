@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Task
+from celery import Task, current_app
+from celery.exceptions import NotRegistered
 from django.conf import settings
 
 from core import redis as coordination
@@ -40,15 +41,36 @@ class GuardedTask(Task):
         return super().__call__(*args, **kwargs)
 
 
-def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
-    """Publish a job from a request path: no retry loop, never raises.
+def job_get(name: str) -> Task:
+    """The registered job called `name` ("tasks.jobs.send_task_reminders_chunk").
 
-    Durable rows plus beat sweeps catch up on anything not enqueued, so a broker outage
-    costs latency, not data. Returns whether the message was published.
+    Looked up in the Celery app's registry, so `apply_async` honours eager mode (`make run`,
+    the tests), which `send_task` ignores. Job modules are imported by Celery's autodiscovery
+    (`config/celery.py`) on first use, so a caller never imports another module's jobs.
+    Raises NotRegistered for a name no app defines: a typo fails loudly, not silently.
     """
+    registry = current_app.tasks
+    if name not in registry:
+        current_app.loader.import_default_modules()  # runs autodiscover_tasks(related_name="jobs")
+    if name not in registry:
+        raise NotRegistered(name)
+    return registry[name]
+
+
+def enqueue(name: str, *args: Any, countdown: float | None = None, strict: bool = False) -> bool:
+    """Publish the job registered as `name` with positional `args`: no retry loop.
+
+    By default it never raises: durable rows plus beat sweeps catch up on anything not
+    enqueued, so a broker outage costs latency, not data; returns whether it was published.
+    `strict=True` re-raises the broker error, for callers that must not record a fan-out as
+    done (or must undo a marker) when the message was not published.
+    """
+    task = job_get(name)
     try:
-        task.apply_async(args=args, kwargs=kwargs, retry=False)
+        task.apply_async(args=args, countdown=countdown, retry=False)
         return True
     except Exception as exc:  # broker down, DNS, timeouts: all mean "not enqueued"
-        logger.warning("enqueue failed task=%s error=%s", getattr(task, "name", task), exc)
+        if strict:
+            raise
+        logger.warning("enqueue failed task=%s error=%s", name, exc)
         return False

@@ -29,10 +29,17 @@ NotifySubscribers = "NotifySubscribers"
 UpdateSitemap = "UpdateSitemap"
 ClearPostCache = "ClearPostCache"
 
-# event          → listeners (each runs as its own Celery job: posts.jobs.LISTENER_JOBS)
+# event          → listeners (each runs as its own Celery job: LISTENER_JOBS)
 REGISTRY: dict[str, tuple[str, ...]] = {
     PostPublished: (NotifySubscribers, UpdateSitemap, ClearPostCache),
     PostUpdated: (UpdateSitemap, ClearPostCache),
+}
+
+# listener → the job that runs it, enqueued by name (core.jobs.enqueue).
+LISTENER_JOBS: dict[str, str] = {
+    NotifySubscribers: "posts.jobs.notify_subscribers",
+    UpdateSitemap: "posts.jobs.update_sitemap",
+    ClearPostCache: "posts.jobs.clear_post_cache",
 }
 
 # Events younger than this are left to their own after-commit relay by the sweep.
@@ -54,24 +61,17 @@ def event_record(*, kind: str, post: Post, payload: dict[str, Any] | None = None
     return event
 
 
-def listener_jobs() -> dict[str, Any]:
-    from posts.jobs import LISTENER_JOBS
-
-    return LISTENER_JOBS
-
-
 def events_relay(*, event_ids: Sequence[int], now: datetime | None = None) -> int:
     """Enqueue every registered listener of each event; mark the event relayed when all were
     published. Never raises: a broker outage leaves the event for the sweep. Returns the
     number of events fully relayed."""
-    jobs = listener_jobs()
     relayed = 0
     for event in (
         PostEvent.objects.using("default").filter(pk__in=list(event_ids)).only("pk", "kind")
     ):
         is_complete = True
         for listener in REGISTRY.get(event.kind, ()):
-            if not enqueue(jobs[listener], event.pk):
+            if not enqueue(LISTENER_JOBS[listener], event.pk):
                 is_complete = False
         if is_complete:
             relayed += PostEvent.objects.filter(pk=event.pk, relayed_at__isnull=True).update(

@@ -14,7 +14,6 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from core import redis as coordination
-from core.jobs import enqueue
 from posts import events, keys, listeners, services, sitemap
 
 logger = logging.getLogger(__name__)
@@ -37,15 +36,8 @@ LISTENER_OPTIONS = {
 def notify_subscribers(event_id: int) -> bool:
     """NotifySubscribers: fan the event's subscribers out into chunk jobs, once per event."""
 
-    def fan_out(event: events.PostEvent) -> None:
-        def enqueue_chunk(chunk_event_id: int, user_ids: list[int]) -> None:
-            if not enqueue(notify_subscribers_chunk, chunk_event_id, user_ids):
-                raise coordination.CoordinationUnavailable("broker unavailable for chunk")
-
-        listeners.notify_fan_out(event, enqueue_chunk=enqueue_chunk)
-
     return listeners.listener_run_once(
-        event_id=event_id, listener=events.NotifySubscribers, action=fan_out
+        event_id=event_id, listener=events.NotifySubscribers, action=listeners.notify_fan_out
     )
 
 
@@ -69,14 +61,6 @@ def clear_post_cache(event_id: int) -> bool:
     return listeners.listener_run_once(
         event_id=event_id, listener=events.ClearPostCache, action=listeners.clear_post_cache
     )
-
-
-# listener name (posts.events.REGISTRY) → its job
-LISTENER_JOBS = {
-    events.NotifySubscribers: notify_subscribers,
-    events.UpdateSitemap: update_sitemap,
-    events.ClearPostCache: clear_post_cache,
-}
 
 
 @shared_task(

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core import redis as coordination
+from core.jobs import enqueue
 from posts import cache, keys, metrics
 from posts.models import ListenerRun, NotificationDelivery, Post, PostEvent, Subscription
 from posts.sitemap import sitemap_mark_dirty, sitemap_schedule_regeneration
@@ -39,7 +41,9 @@ def _record_run(*, event_id: int, listener: str) -> None:
         pass  # a concurrent delivery recorded it first; the action is idempotent either way
 
 
-def listener_run_once(*, event_id: int, listener: str, action: Callable[[PostEvent], None]) -> bool:
+def listener_run_once(
+    *, event_id: int, listener: str, action: Callable[[PostEvent], object]
+) -> bool:
     """Run `action(event)` unless the ledger shows (event, listener) already acted."""
     if _has_run(event_id=event_id, listener=listener):
         metrics.LISTENER_RUNS.labels(listener=listener, outcome="skipped").inc()
@@ -96,15 +100,26 @@ def subscriber_ids(*, event: PostEvent) -> list[int]:
     )
 
 
-def notify_fan_out(event: PostEvent, *, enqueue_chunk: Callable[[int, list[int]], None]) -> int:
-    """Split the subscribers into chunks of POSTS_NOTIFY_CHUNK_SIZE and hand each to a job."""
+def notify_chunks(event: PostEvent) -> list[list[int]]:
+    """The event's subscriber ids in chunks of POSTS_NOTIFY_CHUNK_SIZE."""
     ids = subscriber_ids(event=event)
     size = settings.POSTS_NOTIFY_CHUNK_SIZE
-    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def notify_fan_out(event: PostEvent) -> int:
+    """Hand each chunk of subscribers to a `notify_subscribers_chunk` job. A chunk the broker
+    did not take raises CoordinationUnavailable, so the listener job retries (chunks already
+    sent are not mailed twice: each delivery has its own ledger row)."""
+    chunks = notify_chunks(event)
     for chunk in chunks:
-        enqueue_chunk(event.pk, chunk)
+        if not enqueue("posts.jobs.notify_subscribers_chunk", event.pk, chunk):
+            raise coordination.CoordinationUnavailable("broker unavailable for chunk")
     logger.info(
-        "notify fan-out event_id=%s subscribers=%s chunks=%s", event.pk, len(ids), len(chunks)
+        "notify fan-out event_id=%s subscribers=%s chunks=%s",
+        event.pk,
+        sum(len(chunk) for chunk in chunks),
+        len(chunks),
     )
     return len(chunks)
 

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import redis as coordination
+from core.jobs import enqueue
 from posts import keys, metrics
 from posts.models import Post, SitemapDocument
 
@@ -63,8 +64,6 @@ def sitemap_schedule_regeneration() -> bool:
 
     Returns True when this call scheduled it. Redis down → schedule anyway (no coalescing).
     """
-    from posts.jobs import regenerate_sitemap
-
     # Publishes within this window share one regeneration (100 publishes a minute → a handful).
     window = settings.POSTS_SITEMAP_COALESCE_SECONDS
     try:
@@ -73,7 +72,7 @@ def sitemap_schedule_regeneration() -> bool:
     except coordination.CoordinationUnavailable:
         logger.warning("sitemap coalescing unavailable; scheduling directly")
     try:
-        regenerate_sitemap.apply_async(countdown=window, retry=False)
+        enqueue("posts.jobs.regenerate_sitemap", countdown=window, strict=True)
     except Exception as exc:  # broker down: drop the pending flag so the next mark retries
         logger.warning("sitemap regeneration not scheduled error=%s", exc)
         _clear_pending()

@@ -156,9 +156,7 @@ def stats_serve(*, subject: str, at_ms: int | None = None) -> Outcome:
 
 
 def _enqueue_refresh() -> None:
-    from stats.jobs import refresh_stats_snapshot
-
-    if enqueue(refresh_stats_snapshot):
+    if enqueue("stats.jobs.refresh_stats_snapshot"):
         metrics.refresh_enqueued()
     else:
         # The guard stays set until it expires; beat refreshes meanwhile.

@@ -12,6 +12,9 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from core import redis as coordination
+from core.jobs import enqueue
+from syncqueue import keys
 from syncqueue.models import OutboxRecord, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -212,10 +215,6 @@ def outbox_backlog_check() -> bool:
     Cheap: one index probe (the SYNC_BATCH_SIZE-th unsent row exists?) and, only then, a Redis
     SET NX that dedupes enqueues across processes. Never raises. Returns whether it enqueued.
     """
-    from core import redis as coordination
-    from core.jobs import enqueue
-    from syncqueue import keys
-
     try:
         size = settings.SYNC_BATCH_SIZE
         has_full_batch = (
@@ -228,9 +227,7 @@ def outbox_backlog_check() -> bool:
             return False
         if not coordination.value_set(keys.KICK_KEY, "1", ttl_seconds=30, nx=True):
             return False
-        from syncqueue.jobs import push_outbox_batches
-
-        return enqueue(push_outbox_batches)
+        return enqueue("syncqueue.jobs.push_outbox_batches")
     except Exception as exc:  # after commit nothing may fail the caller; the tick catches up
         logger.warning("sync backlog check skipped error=%s", exc)
         return False

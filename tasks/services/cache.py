@@ -20,6 +20,7 @@ from django.core.cache import caches
 
 from core import redis as coordination
 from core.cache import generation_fetch
+from core.jobs import enqueue
 from tasks import keys
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,10 @@ def task_cache_bump(*, user_id: int) -> None:
     `tasks.jobs.bump_task_cache_generation` job is enqueued for the case where no later
     bump happens in this process.
     """
-    from core.jobs import enqueue
-    from tasks.jobs import bump_task_cache_generation
-
     if coordination.generation_bump(keys.generation_key(user_id)) is None:
         with _pending_lock:
             _pending_user_ids.add(user_id)
-        enqueue(bump_task_cache_generation, user_id)
+        enqueue("tasks.jobs.bump_task_cache_generation", user_id)
         return
     task_cache_pending_replay()
     task_statistics_warm_schedule(user_id=user_id)
@@ -118,8 +116,6 @@ def task_cache_bump_or_raise(*, user_id: int) -> int:
 def task_statistics_warm_schedule(*, user_id: int) -> bool:
     """Enqueue one statistics re-warm per user per STATS_WARM_DEBOUNCE_SECONDS; the job runs
     at the end of the window, so a burst of writes costs one recomputation."""
-    from tasks.jobs import warm_task_statistics
-
     try:
         is_first = coordination.value_set(
             keys.stats_warm_key(user_id),
@@ -131,11 +127,7 @@ def task_statistics_warm_schedule(*, user_id: int) -> bool:
         return False  # readers fill the cache themselves
     if not is_first:
         return False
-    try:
-        warm_task_statistics.apply_async(
-            args=[user_id], countdown=keys.STATS_WARM_DEBOUNCE_SECONDS, retry=False
-        )
-    except Exception as exc:  # broker down: the next read fills the cache instead
-        logger.warning("statistics warm not enqueued user_id=%s error=%s", user_id, exc)
-        return False
-    return True
+    # Broker down: not enqueued (logged); the next read fills the cache instead.
+    return enqueue(
+        "tasks.jobs.warm_task_statistics", user_id, countdown=keys.STATS_WARM_DEBOUNCE_SECONDS
+    )

@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core import redis as coordination
+from core.jobs import enqueue
 from tasks import keys
 from tasks.localtime import local_date, local_instant, zone_for
 from tasks.models import Task, TaskDigestLedger, TaskReminderLedger
@@ -83,8 +84,6 @@ def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
     """For each time zone whose local REMINDER_LOCAL_HOUR passed within the catch-up window,
     enqueue reminder chunks for tasks due on that zone's local tomorrow. Local dates come
     from zoneinfo, so DST days are 23 or 25 hours long and no day is doubled or skipped."""
-    from tasks.jobs import send_task_reminders_chunk
-
     now = now or timezone.now()
     counts = {"zones": 0, "chunks": 0, "tasks": 0}
     for zone_name, zone_values in user_zone_groups().items():
@@ -104,7 +103,13 @@ def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
             due_on=due_on,
             batch_size=settings.REMINDER_CHUNK_SIZE,
         ):
-            send_task_reminders_chunk.apply_async(args=[ids, due_on.isoformat(), now.isoformat()])
+            enqueue(
+                "tasks.jobs.send_task_reminders_chunk",
+                ids,
+                due_on.isoformat(),
+                now.isoformat(),
+                strict=True,  # unpublished: fail the tick before the marker, so the next rescans
+            )
             counts["chunks"] += 1
             counts["tasks"] += len(ids)
         _mark(marker)
@@ -115,8 +120,6 @@ def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
 def overdue_schedule_alerts(*, now: datetime | None = None) -> dict[str, int]:
     """Enqueue overdue-alert chunks for tasks that fell due in the last OVERDUE_LOOKBACK_DAYS
     and have not been alerted since their current due instant."""
-    from tasks.jobs import send_overdue_alerts_chunk
-
     now = now or timezone.now()
     counts = {"chunks": 0, "tasks": 0}
     for ids in overdue_task_id_batches(
@@ -124,7 +127,7 @@ def overdue_schedule_alerts(*, now: datetime | None = None) -> dict[str, int]:
         since=now - timedelta(days=OVERDUE_LOOKBACK_DAYS),
         batch_size=settings.REMINDER_CHUNK_SIZE,
     ):
-        send_overdue_alerts_chunk.apply_async(args=[ids, now.isoformat()])
+        enqueue("tasks.jobs.send_overdue_alerts_chunk", ids, now.isoformat(), strict=True)
         counts["chunks"] += 1
         counts["tasks"] += len(ids)
     logger.info("overdue alerts scheduled chunks=%s tasks=%s", counts["chunks"], counts["tasks"])
@@ -134,8 +137,6 @@ def overdue_schedule_alerts(*, now: datetime | None = None) -> dict[str, int]:
 def digests_schedule_weekly(*, now: datetime | None = None) -> dict[str, int]:
     """For each zone where it is Monday and DIGEST_LOCAL_HOUR passed within the catch-up
     window, enqueue digest chunks for last week's (Monday-Sunday local) users."""
-    from tasks.jobs import send_weekly_digests_chunk
-
     now = now or timezone.now()
     counts = {"zones": 0, "chunks": 0, "users": 0}
     for zone_name, zone_values in user_zone_groups().items():
@@ -158,8 +159,12 @@ def digests_schedule_weekly(*, now: datetime | None = None) -> dict[str, int]:
             iso_week=iso_week,
             batch_size=settings.REMINDER_CHUNK_SIZE,
         ):
-            send_weekly_digests_chunk.apply_async(
-                args=[ids, week_start.isoformat(), now.isoformat()]
+            enqueue(
+                "tasks.jobs.send_weekly_digests_chunk",
+                ids,
+                week_start.isoformat(),
+                now.isoformat(),
+                strict=True,
             )
             counts["chunks"] += 1
             counts["users"] += len(ids)

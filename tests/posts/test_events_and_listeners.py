@@ -9,6 +9,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from core import redis as coordination
+from core.jobs import job_get
 from posts import events, jobs, keys, listeners
 from posts.models import ListenerRun, NotificationDelivery, Post, PostEvent
 from posts.services import post_create, post_publish
@@ -46,7 +47,7 @@ def test_registry_reads_like_a_table_and_every_listener_has_a_job():
         "PostUpdated": ("UpdateSitemap", "ClearPostCache"),
     }
     listed = {name for names in events.REGISTRY.values() for name in names}
-    assert listed == set(jobs.LISTENER_JOBS)
+    assert listed == set(events.LISTENER_JOBS)
 
 
 def test_publish_relays_every_listener_after_commit(editor, django_capture_on_commit_callbacks):
@@ -84,8 +85,8 @@ def test_redelivered_listeners_never_act_twice(editor, django_capture_on_commit_
     event = PostEvent.objects.get()
     generations = _generations(post)
 
-    for job in jobs.LISTENER_JOBS.values():
-        assert job.delay(event.pk).get() is False  # redelivery: the ledger says done
+    for name in events.LISTENER_JOBS.values():
+        assert job_get(name).delay(event.pk).get() is False  # redelivery: the ledger says done
     events.events_relay(event_ids=[event.pk])  # a second relay of the same event
 
     assert len(mail.outbox) == 1
@@ -161,8 +162,8 @@ def test_notify_fans_out_in_chunks_to_distinct_subscribers_without_the_author(ed
         kind="PostPublished", post_id=post.pk, author_id=editor.pk, category_id=category.pk
     )
 
-    chunks: list[list[int]] = []
-    assert listeners.notify_fan_out(event, enqueue_chunk=lambda _e, ids: chunks.append(ids)) == 3
+    chunks = listeners.notify_chunks(event)
+    assert len(chunks) == 3
     assert [len(c) for c in chunks] == [2, 2, 1]
     assert sorted(uid for chunk in chunks for uid in chunk) == sorted(
         [f.pk for f in fans] + [category_fan.pk]
