@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -178,37 +178,3 @@ class UserListQuery(StrictInputSerializer):
     role = serializers.ChoiceField(choices=User.Role.choices, required=False)
     is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
     search = serializers.CharField(max_length=100, required=False, allow_blank=True)
-
-
-# --------------------------------------------------------------------------- OpenAPI shapes
-
-
-class EnvelopeMetaOut(serializers.Serializer):
-    timestamp = serializers.DateTimeField()
-    version = serializers.CharField()
-
-
-class PaginationOut(serializers.Serializer):
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    total = serializers.IntegerField()
-    total_pages = serializers.IntegerField()
-
-
-class PageEnvelopeMetaOut(EnvelopeMetaOut):
-    pagination = PaginationOut()
-
-
-@cache
-def enveloped(inner: type[serializers.Serializer], *, many: bool = False) -> Any:
-    """The `{data, meta}` envelope core.renderers wraps around `inner` (a page list if many)."""
-    from drf_spectacular.utils import inline_serializer
-
-    suffix = "PageEnvelope" if many else "Envelope"
-    return inline_serializer(
-        name=f"{inner.__name__}{suffix}",
-        fields={
-            "data": inner(many=many),
-            "meta": PageEnvelopeMetaOut() if many else EnvelopeMetaOut(),
-        },
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -26,7 +26,6 @@ from accounts.serializers import (
     UserListQuery,
     UserOut,
     UserSelfUpdateIn,
-    enveloped,
 )
 from accounts.services import (
     user_create,
@@ -36,28 +35,20 @@ from accounts.services import (
     user_update,
 )
 from accounts.tokens import refresh_rotate, token_pair_for, token_verify
-from core.errors import PROBLEM_CONTENT_TYPE
-from core.serializers import ProblemOut
+from core.schema import problems
 from core.views import LimitFirstMixin
 
-PROBLEM_DESCRIPTIONS = {
-    400: "Invalid input (unknown or read-only keys included); see `errors`.",
-    401: "Missing, invalid, expired or revoked credentials.",
+# Wording for the problems whose meaning is particular to accounts.
+PROBLEM_WORDING = {
     403: "Authenticated but not an admin.",
     404: "No such user, or not yours to see.",
     409: "Email taken, or the last active admin would be lost.",
-    429: "Rate limited; see Retry-After and the RateLimit headers.",
     503: "Rate limiter unavailable (auth fails closed); retry after Retry-After.",
 }
-
-
-def problems(*statuses: int) -> dict[Any, OpenApiResponse]:
-    return {
-        (status_code, PROBLEM_CONTENT_TYPE): OpenApiResponse(
-            ProblemOut, description=PROBLEM_DESCRIPTIONS[status_code]
-        )
-        for status_code in statuses
-    }
+AUTH_LIMIT_DOC = (
+    " Limited to 10 requests a minute per client (scope `auth`); while the limiter is "
+    "unavailable these endpoints answer 503 rather than run unlimited."
+)
 
 
 class IsAdminRole(permissions.BasePermission):
@@ -77,8 +68,13 @@ class IsAdminRole(permissions.BasePermission):
 @extend_schema(
     tags=["auth"],
     summary="Obtain an access/refresh token pair",
+    description=(
+        "Exchange an email and password for a short-lived access token (send it as "
+        "`Authorization: Bearer <access>`) and a single-use refresh token. A wrong password, "
+        "an unknown email and an inactive account all answer the same 401." + AUTH_LIMIT_DOC
+    ),
     request=TokenObtainIn,
-    responses={200: enveloped(TokenPairOut), **problems(400, 401, 429, 503)},
+    responses={200: TokenPairOut, **problems(503, descriptions=PROBLEM_WORDING)},
     auth=[],
 )
 class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
@@ -96,8 +92,12 @@ class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
 @extend_schema(
     tags=["auth"],
     summary="Rotate a refresh token (the old one is blacklisted)",
+    description=(
+        "Trade a refresh token for a new access/refresh pair. Each refresh token works once: "
+        "the one sent is blacklisted, so keep the new one." + AUTH_LIMIT_DOC
+    ),
     request=TokenRefreshIn,
-    responses={200: enveloped(TokenPairOut), **problems(400, 401, 429, 503)},
+    responses={200: TokenPairOut, **problems(503, descriptions=PROBLEM_WORDING)},
     auth=[],
 )
 class TokenRefreshRotateView(LimitFirstMixin, TokenRefreshView):
@@ -115,8 +115,13 @@ class TokenRefreshRotateView(LimitFirstMixin, TokenRefreshView):
 @extend_schema(
     tags=["auth"],
     summary="Check a token (signature, expiry, blacklist, token_version)",
+    description=(
+        "Answers 200 `{valid: true}` when the access or refresh token is well signed, "
+        "unexpired, not blacklisted and not revoked by a logout-all or password change; "
+        "otherwise 401." + AUTH_LIMIT_DOC
+    ),
     request=TokenVerifyIn,
-    responses={200: enveloped(TokenVerifyOut), **problems(400, 401, 429, 503)},
+    responses={200: TokenVerifyOut, **problems(503, descriptions=PROBLEM_WORDING)},
     auth=[],
 )
 class TokenVerifyCheckView(LimitFirstMixin, TokenVerifyView):
@@ -135,8 +140,13 @@ class TokenVerifyCheckView(LimitFirstMixin, TokenVerifyView):
 @extend_schema(
     tags=["auth"],
     summary="Log out everywhere: every access and refresh token of the caller stops working",
+    description=(
+        "Revokes every token issued to the caller so far, on every device, including the "
+        "access token of this request. Returns how many refresh tokens were revoked; log in "
+        "again for a new pair." + AUTH_LIMIT_DOC
+    ),
     request=None,
-    responses={200: enveloped(LogoutAllOut), **problems(401, 429, 503)},
+    responses={200: LogoutAllOut, **problems(503, descriptions=PROBLEM_WORDING)},
 )
 class LogoutAllView(LimitFirstMixin, APIView):
     """Bump the caller's token_version and blacklist their outstanding refresh tokens."""
@@ -162,15 +172,19 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
     @extend_schema(
         tags=["users"],
         summary="List users (admin)",
+        description=(
+            "Admins only: every account, by id, in pages of `page_size` (default 20). Filter "
+            "by `role`, `is_active`, or a `search` substring of the email or name."
+        ),
         operation_id="users_list",
         parameters=[
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int, description="1-100, default 20"),
+            OpenApiParameter("page", int, description="1-based page number."),
+            OpenApiParameter("page_size", int, description="Users per page: 1-100, default 20."),
             OpenApiParameter("role", str, enum=User.Role.values),
             OpenApiParameter("is_active", bool),
             OpenApiParameter("search", str, description="substring of email or name"),
         ],
-        responses={200: enveloped(UserOut, many=True), **problems(400, 401, 403, 429)},
+        responses={200: UserOut(many=True), **problems(403, descriptions=PROBLEM_WORDING)},
     )
     def get(self, request: Request) -> Response:
         query = UserListQuery(data=request.query_params.dict())
@@ -182,8 +196,13 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
     @extend_schema(
         tags=["users"],
         summary="Create a user (admin)",
+        description=(
+            "Admins only. The password must pass the password rules (length, not too common, "
+            "not all digits, not like the email); `role` defaults to member. An email already "
+            "in use is a 409."
+        ),
         request=UserCreateIn,
-        responses={201: enveloped(UserOut), **problems(400, 401, 403, 409, 429)},
+        responses={201: UserOut, **problems(403, 409, descriptions=PROBLEM_WORDING)},
     )
     def post(self, request: Request) -> Response:
         serializer = UserCreateIn(data=request.data)
@@ -234,12 +253,16 @@ _UPDATE_DOC = {
         "(with current_password). Admins may also change plan and role (body as "
         "UserAdminUpdateIn). Any other key is a 400."
     ),
-    "responses": {200: enveloped(UserOut), **problems(400, 401, 404, 409, 429)},
+    "responses": {200: UserOut, **problems(409, descriptions=PROBLEM_WORDING)},
 }
 _DELETE_DOC = {
     "tags": ["users"],
     "summary": "Deactivate the user and revoke every token",
-    "responses": {204: None, **problems(401, 404, 409, 429)},
+    "description": (
+        "The account can no longer log in and every token issued to it stops working; its "
+        "data is kept. Deactivating the last active admin is a 409."
+    ),
+    "responses": {204: None, **problems(409, descriptions=PROBLEM_WORDING)},
 }
 
 
@@ -249,7 +272,11 @@ class UserDetailView(_UserDetailBase):
     @extend_schema(
         tags=["users"],
         summary="A user (self or admin)",
-        responses={200: enveloped(UserOut), **problems(401, 404, 429)},
+        description=(
+            "A user may read their own account by id; admins may read any. Any other id "
+            "answers 404, whether or not it exists."
+        ),
+        responses={200: UserOut, **problems(404, descriptions=PROBLEM_WORDING)},
     )
     def get(self, request: Request, pk: int) -> Response:
         return self._retrieve(request, pk)
@@ -273,7 +300,8 @@ class UserMeView(_UserDetailBase):
     @extend_schema(
         tags=["users"],
         summary="The caller's account",
-        responses={200: enveloped(UserOut), **problems(401, 429)},
+        description="The account the access token belongs to.",
+        responses={200: UserOut},
     )
     def get(self, request: Request) -> Response:
         return self._retrieve(request, None)

@@ -49,6 +49,3 @@ class PageNumberPagination(pagination.PageNumberPagination):
             "total": total,
             "total_pages": max(1, math.ceil(total / size)) if size else 1,
         }
-
-    def get_paginated_response_schema(self, schema: dict) -> dict:
-        return schema

@@ -1,4 +1,4 @@
-"""Serializers every app's API schema shares."""
+"""Serializers every app's API shares: strict inputs, and the schema of envelopes and problems."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from rest_framework import serializers
 class StrictInputSerializer(serializers.Serializer):
     """Rejects keys it does not declare as writable (400), instead of dropping them: a typo
     or a mass-assignment attempt (`author_id`, `role`, `view_count`) never looks like success.
-    Every input body serializer of the API derives from it."""
+    Every input body serializer of the API derives from it; core.schema documents its bodies
+    as `additionalProperties: false`."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -37,3 +38,40 @@ class ProblemOut(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+# --------------------------------------------------------------------------- envelope (schema only)
+
+
+class EnvelopeMetaOut(serializers.Serializer):
+    """`meta` of every success body (core.renderers)."""
+
+    timestamp = serializers.DateTimeField()
+    version = serializers.ChoiceField(choices=("v1", "v2"))
+
+
+class PaginationOut(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1)
+    page_size = serializers.IntegerField(min_value=1)
+    total = serializers.IntegerField(min_value=0)
+    total_pages = serializers.IntegerField(min_value=1)
+
+
+class PageMetaOut(EnvelopeMetaOut):
+    """`meta` of a page-number list (core.pagination)."""
+
+    pagination = PaginationOut()
+
+
+class CursorOut(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="Send as `?cursor=` for the next page.")
+    prev = serializers.CharField(
+        allow_null=True, help_text="Send as `?cursor=` for the previous page."
+    )
+
+
+class CursorMetaOut(EnvelopeMetaOut):
+    """`meta` of a cursor list (core.cursor)."""
+
+    cursor = CursorOut()
+    limit = serializers.IntegerField(min_value=1)

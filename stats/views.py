@@ -11,8 +11,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.views import APIView
 
 from core.client_ip import client_ip, rate_limit_subject
-from core.errors import PROBLEM_CONTENT_TYPE, problem_response
-from core.serializers import ProblemOut
+from core.errors import problem_response
+from core.schema import problems
 from core.views import LimitFirstMixin
 from stats import metrics
 from stats.serializers import StatsOutSerializer
@@ -133,10 +133,7 @@ class StatsView(LimitFirstMixin, APIView):
         responses={
             200: StatsOutSerializer,
             304: OpenApiResponse(description="Not modified: the client's copy is current."),
-            (429, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemOut, description="Rate limited."),
-            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(
-                ProblemOut, description="Nothing servable yet; retry after 1 s."
-            ),
+            **problems(503, descriptions={503: "Nothing servable yet; retry after 1 s."}),
         },
     )
     def get(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:

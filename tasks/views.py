@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from core.cache import query_hash
 from core.params import is_plain_int
+from core.schema import problems
 from core.views import LimitFirstMixin
 from tasks import keys, services
 from tasks.selectors import (
@@ -32,6 +33,12 @@ from tasks.serializers import (
 )
 
 CACHE_HEADER = "X-Cache"
+TAG = ["tasks"]
+VISIBILITY_DOC = (
+    " Members only reach their own tasks: another user's task id answers 404, the same as an "
+    "id that does not exist. Admins reach every task."
+)
+LIMIT_DOC = " Limited to 60 requests a minute per user (scope `tasks`)."
 
 
 def _list_query_hash(validated: dict[str, Any], *, request: Request, paginator: Any) -> str:
@@ -52,7 +59,17 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
     serializer_class = TaskOut
 
     @extend_schema(
-        operation_id="tasks_list", parameters=[TaskListQuery], responses=TaskOut(many=True)
+        tags=TAG,
+        operation_id="tasks_list",
+        summary="List tasks",
+        description=(
+            "The caller's tasks (every user's for admins), newest first unless `ordering` "
+            "says otherwise, in pages of `page_size` (default 20). Filter by `status`, a due "
+            "date range (`due_after` not later than `due_before`) or `search` words in the "
+            "title and description. A page past the last one is a 404." + LIMIT_DOC
+        ),
+        parameters=[TaskListQuery],
+        responses=TaskOut(many=True),
     )
     def get(self, request: Request) -> Response:
         query = TaskListQuery(data=request.query_params)
@@ -87,7 +104,16 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
         response[CACHE_HEADER] = outcome
         return response
 
-    @extend_schema(request=TaskIn, responses={201: TaskOut})
+    @extend_schema(
+        tags=TAG,
+        summary="Create a task",
+        description=(
+            "Creates a task owned by the caller. `status` defaults to pending; a task created "
+            "as completed gets `completed_at` now." + LIMIT_DOC
+        ),
+        request=TaskIn,
+        responses={201: TaskOut},
+    )
     def post(self, request: Request) -> Response:
         data = TaskIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -100,17 +126,49 @@ class TaskDetailView(LimitFirstMixin, generics.GenericAPIView):
     throttle_scope = "tasks"
     serializer_class = TaskOut
 
+    @extend_schema(
+        tags=TAG,
+        summary="A task",
+        description="One task by id." + VISIBILITY_DOC + LIMIT_DOC,
+        responses=TaskOut,
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(TaskOut(task_get_for_user(pk=pk, user=request.user)).data)
 
-    @extend_schema(request=TaskIn, responses=TaskOut)
+    @extend_schema(
+        tags=TAG,
+        summary="Replace a task",
+        description=(
+            "Sets every editable field (`title` is required; omitted optional fields keep "
+            "their value). Moving to completed stamps `completed_at`; moving away clears it."
+            + VISIBILITY_DOC
+            + LIMIT_DOC
+        ),
+        request=TaskIn,
+        responses=TaskOut,
+    )
     def put(self, request: Request, pk: int) -> Response:
         return self._update(request, pk, partial=False)
 
-    @extend_schema(request=TaskIn, responses=TaskOut)
+    @extend_schema(
+        tags=TAG,
+        summary="Change a task",
+        description=(
+            "Changes only the fields sent. Moving to completed stamps `completed_at`; moving "
+            "away clears it." + VISIBILITY_DOC + LIMIT_DOC
+        ),
+        request=TaskIn,
+        responses=TaskOut,
+    )
     def patch(self, request: Request, pk: int) -> Response:
         return self._update(request, pk, partial=True)
 
+    @extend_schema(
+        tags=TAG,
+        summary="Delete a task",
+        description="Deletes the task for good." + VISIBILITY_DOC + LIMIT_DOC,
+        responses={204: None},
+    )
     def delete(self, request: Request, pk: int) -> Response:
         task = task_get_for_user(pk=pk, user=request.user, using="default")
         services.task_delete(task=task)
@@ -129,7 +187,16 @@ class TaskCompleteView(LimitFirstMixin, generics.GenericAPIView):
     throttle_scope = "tasks"
     serializer_class = TaskOut
 
-    @extend_schema(request=None, responses=TaskOut)
+    @extend_schema(
+        tags=TAG,
+        summary="Mark a task completed",
+        description=(
+            "Sets the status to completed and stamps `completed_at`. Completing a completed "
+            "task answers 200 and keeps the first `completed_at`." + VISIBILITY_DOC + LIMIT_DOC
+        ),
+        request=None,
+        responses=TaskOut,
+    )
     def post(self, request: Request, pk: int) -> Response:
         task = task_get_for_user(pk=pk, user=request.user, using="default")
         task = services.task_complete(task=task)
@@ -145,7 +212,20 @@ class TaskStatisticsView(LimitFirstMixin, generics.GenericAPIView):
     pagination_class = None
     serializer_class = TaskStatisticsOut
 
-    @extend_schema(parameters=[StatisticsQuery], responses=TaskStatisticsOut)
+    @extend_schema(
+        tags=TAG,
+        summary="Task statistics",
+        description=(
+            "Counts of the caller's tasks by status, overdue, and completed today in the "
+            "caller's time zone. Admins may ask for `scope=global`: the same counts over every "
+            "user, refreshed every 6 hours (`computed_at` tells when)." + LIMIT_DOC
+        ),
+        parameters=[StatisticsQuery],
+        responses={
+            200: TaskStatisticsOut,
+            **problems(403, descriptions={403: "`scope=global` is for admins only."}),
+        },
+    )
     def get(self, request: Request) -> Response:
         query = StatisticsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

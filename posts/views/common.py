@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions
 from rest_framework.request import Request
-
-from core.serializers import ProblemOut
-
-PROBLEM = OpenApiResponse(ProblemOut, description="application/problem+json")
 
 
 class IsEditorOrReadOnly(permissions.BasePermission):
@@ -22,3 +17,8 @@ class IsEditorOrReadOnly(permissions.BasePermission):
             return True
         user = request.user
         return bool(user and user.is_authenticated and user.is_editor_or_admin)
+
+    @staticmethod
+    def schema_denies(method: str) -> bool:
+        """Reads are never refused (core.schema documents 403 on writes only)."""
+        return method not in permissions.SAFE_METHODS

@@ -27,19 +27,19 @@ from posts.cache import cache_fetch
 from posts.selectors import V1_SELECTION, is_staff, post_detail, post_published_values, shape_rows
 from posts.serializers import PostV1Out
 from posts.services import post_view_record
-from posts.views.common import PROBLEM, IsEditorOrReadOnly
+from posts.views.common import IsEditorOrReadOnly
 
 User = get_user_model()
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number."),
     OpenApiParameter(
-        "page_size", OpenApiTypes.INT, description="Posts per page (default 20, max 100)."
+        "page_size", OpenApiTypes.INT, description="Posts per page: 1-100, default 20."
     ),
 ]
 V1_HEADERS_DOC = (
-    "Deprecated: every response carries `Deprecation`, `Sunset` and "
-    '`Link: </api/v2/posts>; rel="successor-version"`.'
+    " Deprecated: every response carries `Deprecation`, `Sunset` and "
+    '`Link: </api/v2/posts>; rel="successor-version"`; move to /api/v2/posts.'
 )
 
 
@@ -132,9 +132,12 @@ class PostListV1View(V1Base):
         tags=["posts v1"],
         operation_id="posts_v1_list",
         summary="Published posts, newest first (deprecated: use /api/v2/posts)",
-        description=V1_HEADERS_DOC,
+        description=(
+            "Published posts with their author, category and tags embedded, in pages of "
+            "`page_size` (default 20). A page past the last one is a 404." + V1_HEADERS_DOC
+        ),
         parameters=PAGE_PARAMETERS,
-        responses={200: PostV1Out(many=True), 400: PROBLEM, 404: PROBLEM, 429: PROBLEM},
+        responses={200: PostV1Out(many=True)},
         deprecated=True,
         auth=[],
     )
@@ -147,8 +150,11 @@ class PostDetailV1View(V1Base):
         tags=["posts v1"],
         operation_id="posts_v1_retrieve",
         summary="One post by id (deprecated)",
-        description=V1_HEADERS_DOC,
-        responses={200: PostV1Out, 404: PROBLEM, 429: PROBLEM},
+        description=(
+            "A published post with its author, category and tags embedded (editors and "
+            "admins also see drafts). Each read counts a view." + V1_HEADERS_DOC
+        ),
+        responses={200: PostV1Out},
         deprecated=True,
         auth=[],
     )
@@ -163,8 +169,8 @@ class PostBySlugV1View(V1Base):
         tags=["posts v1"],
         operation_id="posts_v1_by_slug",
         summary="One post by slug (deprecated)",
-        description=V1_HEADERS_DOC,
-        responses={200: PostV1Out, 404: PROBLEM, 429: PROBLEM},
+        description=("Like the lookup by id, addressed by the post's URL slug." + V1_HEADERS_DOC),
+        responses={200: PostV1Out},
         deprecated=True,
         auth=[],
     )
@@ -180,9 +186,12 @@ class UserPostsV1View(V1Base):
         tags=["posts v1"],
         operation_id="posts_v1_user_posts",
         summary="Published posts of one user (deprecated)",
-        description=V1_HEADERS_DOC,
+        description=(
+            "The published posts of one active user, newest first, in pages like the post "
+            "list. An unknown or inactive user is a 404." + V1_HEADERS_DOC
+        ),
         parameters=PAGE_PARAMETERS,
-        responses={200: PostV1Out(many=True), 400: PROBLEM, 404: PROBLEM, 429: PROBLEM},
+        responses={200: PostV1Out(many=True)},
         deprecated=True,
         auth=[],
     )

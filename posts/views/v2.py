@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.fields import reject_unknown_parameters
+from core.schema import problems
 from core.views import LimitFirstMixin
 from posts import keys
 from posts.cache import cache_fetch
@@ -32,7 +33,7 @@ from posts.selectors import (
 )
 from posts.serializers import PostCreateIn, PostUpdateIn, PostV2Out
 from posts.services import post_create, post_delete, post_publish, post_update, post_view_record
-from posts.views.common import PROBLEM, IsEditorOrReadOnly
+from posts.views.common import IsEditorOrReadOnly
 
 SELECTION_PARAMETERS = [
     OpenApiParameter(
@@ -63,7 +64,7 @@ LIST_PARAMETERS = [
     OpenApiParameter("published_before", OpenApiTypes.DATETIME),
     *SELECTION_PARAMETERS,
 ]
-WRITE_ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 429: PROBLEM}
+SLUG_TAKEN = problems(409, descriptions={409: "Another post already has this slug."})
 
 
 class V2Base(LimitFirstMixin, GenericAPIView):
@@ -87,8 +88,15 @@ class PostListV2View(V2Base):
         tags=["posts v2"],
         operation_id="posts_v2_list",
         summary="Published posts: cursor pages with field selection and includes",
+        description=(
+            "Published posts (editors and admins also see drafts), newest first unless "
+            "`ordering` says otherwise, `limit` at a time. Follow `meta.cursor.next` and "
+            "`meta.cursor.prev` to move between pages; a cursor only works with the filters "
+            "and ordering it was made for. `fields` picks the fields and `include` embeds "
+            "the author, category or tags. Unknown parameters are a 400."
+        ),
         parameters=LIST_PARAMETERS,
-        responses={200: PostV2Out(many=True), 400: PROBLEM, 429: PROBLEM},
+        responses={200: PostV2Out(many=True)},
         auth=[],
     )
     def get(self, request: Request) -> Response:
@@ -114,8 +122,13 @@ class PostListV2View(V2Base):
         tags=["posts v2"],
         operation_id="posts_v2_create",
         summary="Create a post (editors and admins); `publish: true` publishes at once",
+        description=(
+            "Creates a draft, or a published post with `publish: true`. Without a `slug` one "
+            "is made from the title. Unknown category or tag ids are a 400; a slug already "
+            "in use is a 409."
+        ),
         request=PostCreateIn,
-        responses={201: PostV2Out, **WRITE_ERRORS},
+        responses={201: PostV2Out, **SLUG_TAKEN},
     )
     def post(self, request: Request) -> Response:
         serializer = PostCreateIn(data=request.data)
@@ -138,8 +151,12 @@ class PostDetailV2View(V2Base):
         tags=["posts v2"],
         operation_id="posts_v2_retrieve",
         summary="One post (drafts only for editors and admins); counts a view",
+        description=(
+            "One post by id with the same `fields` and `include` as the list. Drafts are a "
+            "404 except for editors and admins. Each read counts a view."
+        ),
         parameters=SELECTION_PARAMETERS,
-        responses={200: PostV2Out, 400: PROBLEM, 404: PROBLEM, 429: PROBLEM},
+        responses={200: PostV2Out},
         auth=[],
     )
     def get(self, request: Request, pk: int) -> Response:
@@ -166,8 +183,12 @@ class PostDetailV2View(V2Base):
         tags=["posts v2"],
         operation_id="posts_v2_update",
         summary="Change a post (editors and admins)",
+        description=(
+            "Changes only the fields sent; `tag_ids` replaces the whole tag list. A slug "
+            "already in use by another post is a 409."
+        ),
         request=PostUpdateIn,
-        responses={200: PostV2Out, **WRITE_ERRORS},
+        responses={200: PostV2Out, **SLUG_TAKEN},
     )
     def patch(self, request: Request, pk: int) -> Response:
         serializer = PostUpdateIn(data=request.data, partial=True)
@@ -181,7 +202,10 @@ class PostDetailV2View(V2Base):
         tags=["posts v2"],
         operation_id="posts_v2_delete",
         summary="Delete a post (editors and admins)",
-        responses={204: OpenApiResponse(description="Deleted."), **WRITE_ERRORS},
+        description=(
+            "Deletes the post and its tag links for good; it leaves the lists and the sitemap."
+        ),
+        responses={204: OpenApiResponse(description="Deleted.")},
     )
     def delete(self, request: Request, pk: int) -> Response:
         post_delete(post_id=pk, by=request.user)
@@ -193,8 +217,12 @@ class PostPublishV2View(V2Base):
         tags=["posts v2"],
         operation_id="posts_v2_publish",
         summary="Publish a draft (editors and admins); publishing twice changes nothing",
+        description=(
+            "Makes a draft public and stamps `published_at`. Publishing a post that is "
+            "already published answers 200 and keeps its first `published_at`."
+        ),
         request=None,
-        responses={200: PostV2Out, **WRITE_ERRORS},
+        responses={200: PostV2Out},
     )
     def post(self, request: Request, pk: int) -> Response:
         post_publish(post_id=pk, by=request.user)

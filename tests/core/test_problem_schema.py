@@ -30,7 +30,17 @@ def _error_schemas(schema: dict, prefix: str) -> list[tuple[str, str, dict]]:
     return found
 
 
-@pytest.mark.parametrize("prefix", ["/api/v1/posts", "/api/v2/posts", "/api/stats", "/api/v1/auth"])
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "/api/v1/posts",
+        "/api/v2/posts",
+        "/api/stats",
+        "/api/v1/auth",
+        "/api/v1/tasks",
+        "/api/v1/users",
+    ],
+)
 def test_problem_responses_reference_the_one_shared_component(schema, prefix):
     errors = _error_schemas(schema, prefix)
     assert errors, f"no documented error responses under {prefix}"
