@@ -12,6 +12,25 @@ from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+
+def _select_metrics_dir() -> None:
+    """`celery worker` / `celery beat`: metric files go to this kind's own subdirectory of
+    PROMETHEUS_MULTIPROC_DIR (monitoring.multiproc), chosen now, before Django loads the apps
+    and their metrics. The celery command imports this module while parsing its command line,
+    so click's context already names the subcommand."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    command = getattr(context, "invoked_subcommand", None)
+    if command not in ("worker", "beat"):
+        return
+    from monitoring.multiproc import WORKER_PREFIX, multiprocess_dir_select
+
+    multiprocess_dir_select(kind=f"{WORKER_PREFIX}{os.getpid()}" if command == "worker" else "beat")
+
+
+_select_metrics_dir()
+
 app = Celery("platform", task_cls="core.jobs:GuardedTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 

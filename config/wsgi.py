@@ -6,4 +6,10 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from monitoring.multiproc import multiprocess_dir_select
+
+# Web processes keep their metric files in `web/` of PROMETHEUS_MULTIPROC_DIR, apart from
+# Celery's (before any metric exists; the server's master selected it already when it can).
+multiprocess_dir_select(kind="web")
+
 application = get_wsgi_application()

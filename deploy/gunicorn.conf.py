@@ -4,7 +4,8 @@
 
 Environment: WEB_BIND (default 127.0.0.1:8000), WEB_WORKERS (default 2 x CPUs + 1),
 GUNICORN_TIMEOUT_SECONDS (30), GUNICORN_MAX_REQUESTS (0 = never recycle), and
-PROMETHEUS_MULTIPROC_DIR for prometheus_client's multiprocess mode.
+PROMETHEUS_MULTIPROC_DIR for prometheus_client's multiprocess mode (the web uses its `web/`
+subdirectory: monitoring.multiproc).
 """
 
 from __future__ import annotations
@@ -61,11 +62,13 @@ def post_fork(server: Any, worker: Any) -> None:
 
 # ---------------------------------------------------------------- prometheus multiprocess hooks
 def on_starting(server: Any) -> None:
-    """Wipe the multiprocess directory before any worker forks: stale files of the previous
-    run would otherwise be summed into every scrape forever."""
-    from monitoring.multiproc import multiprocess_dir_reset
+    """Select the web's own subdirectory of PROMETHEUS_MULTIPROC_DIR (workers inherit it) and
+    wipe it before any worker forks: stale files of the previous run would otherwise be summed
+    into every scrape forever. Other kinds' subdirectories (Celery) are not touched."""
+    from monitoring.multiproc import multiprocess_dir_reset, multiprocess_dir_select
 
-    multiprocess_dir_reset()
+    if multiprocess_dir_select(kind="web"):
+        multiprocess_dir_reset()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -57,11 +57,25 @@ def record_beat_success(sender: Any = None, **_: Any) -> None:
 
 
 def reset_multiprocess_dir(**_: Any) -> None:
-    """worker_init (main process, before the pool forks): wipe stale metric files.
+    """worker_init (main process, before the pool forks): this worker's metric directory
+    starts empty and directories of workers that are gone are removed; the web's and live
+    siblings' files are never touched (monitoring.multiproc)."""
+    from monitoring.multiproc import (
+        BASE_ENV,
+        WORKER_PREFIX,
+        multiprocess_dir_reset,
+        multiprocess_worker_dirs_prune,
+    )
 
-    Give Celery workers a PROMETHEUS_MULTIPROC_DIR of their own (not gunicorn's)."""
-    from monitoring.multiproc import multiprocess_dir_reset
-
+    if not os.environ.get(BASE_ENV):
+        # Not started by `celery worker` (config.celery selects the directory there): the
+        # directory may be shared with other processes, so nothing is deleted.
+        return
+    if not os.path.basename(os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")).startswith(
+        WORKER_PREFIX
+    ):
+        return
+    multiprocess_worker_dirs_prune()
     # Django (and so our metrics) is already loaded here: spare this process's own files.
     multiprocess_dir_reset(keep_pid=os.getpid())
 
