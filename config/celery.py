@@ -54,10 +54,11 @@ def _configure() -> None:
         # countdown/ETA may exceed it either (waits are done with next_attempt_at + beat instead).
         broker_transport_options={
             "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT_SECONDS,
-            "socket_timeout": 1.0,
-            "socket_connect_timeout": 1.0,
+            **publisher_broker_options(timeout_seconds=settings.CELERY_PUBLISH_TIMEOUT_SECONDS),
         },
-        broker_connection_timeout=1.0,
+        # Outside workers a publish must fail within the Redis budget: kombu's reconnect loop
+        # sleeps 2 s before its first retry even when the task is sent with retry=False.
+        broker_connection_timeout=settings.CELERY_PUBLISH_TIMEOUT_SECONDS,
         broker_connection_retry_on_startup=True,
         # Request paths publish once; durable rows and beat ticks catch up on failures.
         task_publish_retry=False,
@@ -75,6 +76,15 @@ def _configure() -> None:
         app.conf.broker_transport_options["visibility_timeout"] = (
             settings.CELERY_VISIBILITY_TIMEOUT_SECONDS
         )
+
+
+def publisher_broker_options(*, timeout_seconds: float) -> dict[str, float | int]:
+    """Broker transport options for processes that only publish (web, beat, shells)."""
+    return {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "max_retries": 0,  # no reconnect loop: fail now, the durable sweeps catch up
+    }
 
 
 QUEUES = ("default", "reminders", "urgent", "sync")
@@ -166,6 +176,19 @@ def _reset_job_context(task_id: str | None = None, **_: object) -> None:
     from core.context import reset_unit_of_work
 
     reset_unit_of_work(request_id=task_id)
+
+
+@signals.worker_init.connect
+def _worker_broker_options(**_: object) -> None:
+    """A worker is not on a request path: longer broker timeouts, and kombu's own reconnect
+    loop so it rides out a broker restart (set before its consumer connects)."""
+    from django.conf import settings
+
+    options = app.conf.broker_transport_options
+    options.pop("max_retries", None)
+    options["socket_timeout"] = settings.CELERY_WORKER_BROKER_TIMEOUT_SECONDS
+    options["socket_connect_timeout"] = settings.CELERY_WORKER_BROKER_TIMEOUT_SECONDS
+    app.conf.broker_connection_timeout = settings.CELERY_WORKER_BROKER_TIMEOUT_SECONDS
 
 
 @signals.worker_init.connect

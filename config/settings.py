@@ -232,6 +232,15 @@ CELERY_TASK_EAGER_PROPAGATES = env.bool("CELERY_TASK_EAGER_PROPAGATES", default=
 CELERY_TASK_SOFT_TIME_LIMIT_SECONDS = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=240)
 CELERY_TASK_TIME_LIMIT_SECONDS = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)
+# Publishing from a request (web, beat) gets the same budget as any other Redis call and no
+# reconnect loop; after a failure the process skips publishing for REDIS_BREAKER_SECONDS.
+CELERY_PUBLISH_TIMEOUT_SECONDS = env.float(
+    "CELERY_PUBLISH_TIMEOUT_SECONDS", default=REDIS_SOCKET_TIMEOUT_SECONDS
+)
+# Workers consume with longer broker timeouts and reconnect on their own (kombu's retry loop).
+CELERY_WORKER_BROKER_TIMEOUT_SECONDS = env.float(
+    "CELERY_WORKER_BROKER_TIMEOUT_SECONDS", default=1.0
+)
 CELERY_WORKER_METRICS_PORT = env.int("CELERY_WORKER_METRICS_PORT", default=9808)
 # Prometheus scrapes workers from its own host; bind narrower where the network allows.
 CELERY_WORKER_METRICS_ADDR = env.str("CELERY_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104

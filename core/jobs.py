@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task, current_app
@@ -12,6 +13,31 @@ from django.conf import settings
 from core import redis as coordination
 
 logger = logging.getLogger(__name__)
+
+
+class _PublishBreaker:
+    """After a failed publish this process skips publishing for REDIS_BREAKER_SECONDS, so a
+    dead broker costs one short timeout per process every couple of seconds, not one per call."""
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + settings.REDIS_BREAKER_SECONDS
+
+    def reset(self) -> None:
+        self.open_until = 0.0
+
+
+publish_breaker = _PublishBreaker()
+
+
+class PublishSkipped(Exception):
+    """Not published: the broker failed moments ago in this process (breaker open)."""
+
 
 # A message redelivered more often than this (e.g. it kills its worker every time) is dropped.
 MAX_DELIVERIES = 5
@@ -62,14 +88,24 @@ def enqueue(name: str, *args: Any, countdown: float | None = None, strict: bool 
 
     By default it never raises: durable rows plus beat sweeps catch up on anything not
     enqueued, so a broker outage costs latency, not data; returns whether it was published.
-    `strict=True` re-raises the broker error, for callers that must not record a fan-out as
-    done (or must undo a marker) when the message was not published.
+    Bounded by CELERY_PUBLISH_TIMEOUT_SECONDS outside workers (config/celery.py); after a
+    failure the process skips the broker for REDIS_BREAKER_SECONDS (`publish_breaker`).
+    `strict=True` re-raises the broker error (PublishSkipped while the breaker is open), for
+    callers that must not record a fan-out as done (or must undo a marker) when the message
+    was not published.
     """
     task = job_get(name)
+    if publish_breaker.is_open() and not task.app.conf.task_always_eager:
+        logger.warning("enqueue skipped: broker recently failed task=%s", name)
+        if strict:
+            raise PublishSkipped(name)
+        return False
     try:
         task.apply_async(args=args, countdown=countdown, retry=False)
         return True
     except Exception as exc:  # broker down, DNS, timeouts: all mean "not enqueued"
+        if not task.app.conf.task_always_eager:
+            publish_breaker.trip()
         if strict:
             raise
         logger.warning("enqueue failed task=%s error=%s", name, exc)

@@ -18,6 +18,7 @@ from django.db import connections
 from config.celery import app as celery_app
 from core import limiter
 from core import redis as coordination
+from core.jobs import publish_breaker
 
 # Eager unless a test asks for the live worker; errors surface in the test.
 celery_app.conf.task_always_eager = True
@@ -46,10 +47,12 @@ def _flush_test_redis() -> None:
 @pytest.fixture(autouse=True)
 def _clean_coordination_state() -> Iterator[None]:
     coordination.reset_clients()
+    publish_breaker.reset()
     limiter.local_limiter.clear()
     _flush_test_redis()
     yield
     coordination.reset_clients()
+    publish_breaker.reset()
 
 
 @pytest.fixture
@@ -184,3 +187,44 @@ def database_proxy(transactional_db) -> Iterator[Any]:
             connection.close()
             settings_dict["HOST"], settings_dict["PORT"] = original
             connection.close()
+
+
+@pytest.fixture
+def broker_proxy() -> Iterator[Any]:
+    """Publishing goes through a fault proxy in front of the test broker for this test (not
+    eager): `broker_proxy.set_mode("refuse")` takes the broker away."""
+    from urllib.parse import urlsplit
+
+    from config.celery import publisher_broker_options
+    from deploy.dev.faultproxy import FaultProxy
+
+    original = celery_app.conf.broker_url
+    parts = urlsplit(original)
+    if parts.scheme != "redis":
+        pytest.skip("needs a Redis broker")
+
+    def repoint(url: str) -> None:
+        celery_app.conf.broker_url = celery_app.conf.broker_write_url = url
+        if celery_app._pool is not None:
+            celery_app._pool.force_close_all()
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    # An in-thread live worker (worker_init) gives this process the worker's broker options.
+    options = dict(celery_app.conf.broker_transport_options)
+    connection_timeout = celery_app.conf.broker_connection_timeout
+    celery_app.conf.broker_transport_options.update(
+        publisher_broker_options(timeout_seconds=settings.CELERY_PUBLISH_TIMEOUT_SECONDS)
+    )
+    celery_app.conf.broker_connection_timeout = settings.CELERY_PUBLISH_TIMEOUT_SECONDS
+    with FaultProxy(upstream=(parts.hostname or "127.0.0.1", parts.port or 6379)) as proxy:
+        repoint(parts._replace(netloc=f"127.0.0.1:{proxy.port}").geturl())
+        celery_app.conf.task_always_eager = False
+        try:
+            yield proxy
+        finally:
+            celery_app.conf.task_always_eager = True
+            celery_app.conf.broker_transport_options.clear()
+            celery_app.conf.broker_transport_options.update(options)
+            celery_app.conf.broker_connection_timeout = connection_timeout
+            repoint(original)
