@@ -10,6 +10,7 @@ under a minute on MariaDB (see the accounts report for the measured figure).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -24,6 +25,24 @@ SEED_OPTION = "users"
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"  # noqa: S105  (documented demo login for make run)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str
+    name: str
+    role: str
+    is_staff: bool
+
+
+# One account per role, listed in the README: the admin sees everyone's tasks and bypasses the
+# task cache, so the member and editor experiences need logins of their own.
+DEMO_ACCOUNTS = (
+    DemoAccount(DEMO_EMAIL, DEMO_PASSWORD, "Demo Admin", "admin", is_staff=True),
+    DemoAccount("editor@example.com", "editor-password", "Demo Editor", "editor", is_staff=False),
+    DemoAccount("member@example.com", "member-password", "Demo Member", "member", is_staff=False),
+)
 # Rows per transaction: 10,000 keeps commits (one fsync each) rare and undo logs small.
 INSERT_BATCH_SIZE = 10_000
 # mysqlclient splits executemany into statements of at most this size (its default is 64 KiB,
@@ -101,15 +120,34 @@ def _add_group_memberships(*, after_id: int) -> None:
 
 
 def seed(*, count: int, progress: Callable[[int], None]) -> int:
-    """Insert `count` users (the first one the demo admin, when missing). Returns rows made."""
+    """Insert `count` users (first the demo accounts that are missing). Returns rows made."""
     password = make_password(DEMO_PASSWORD)  # hashed once: hashing per row would take hours
     joined = connection.ops.adapt_datetimefield_value(timezone.now())
     before_id = User.objects.order_by("-id").values_list("id", flat=True).first() or 0
     number = before_id + 1  # email numbers continue after the highest id: no collisions
     rows: list[tuple] = []
-    if count > 0 and not User.objects.filter(email=DEMO_EMAIL).exists():
-        demo = (password, True, DEMO_EMAIL, "Demo Admin", "admin", True, True, joined)
-        rows.append((*demo, "UTC", "en", "", False, "free", 0, 0))
+    existing = set(
+        User.objects.filter(email__in=[a.email for a in DEMO_ACCOUNTS]).values_list(
+            "email", flat=True
+        )
+    )
+    for account in DEMO_ACCOUNTS[:count]:
+        if account.email in existing:
+            continue
+        is_admin = account.role == "admin"
+        rows.append(
+            (
+                make_password(account.password),
+                is_admin,
+                account.email,
+                account.name,
+                account.role,
+                True,
+                account.is_staff,
+                joined,
+                *("UTC", "en", "", False, "free", 0, 0),
+            )
+        )
     inserted = 0
     while inserted + len(rows) < count:
         rows.append(

@@ -72,6 +72,14 @@ def _configure() -> None:
         worker_send_task_events=True,
         task_send_sent_event=False,
     )
+    # Beat keeps its schedule state beside the SQLite file and the drain marker, never in the
+    # checkout's root (the systemd unit and supervisor pass the same path with -s).
+    app.conf.beat_schedule_filename = str(settings.VAR_DIR / "celerybeat-schedule")
+    if not settings.CELERY_BROKER_URL:
+        # Embedded mode: jobs run inline, but Celery still builds a producer for each eager
+        # apply_async; the in-memory transport keeps that from resolving `amqp://localhost`
+        # (and from logging kombu's "No hostname was supplied"). Workers and beat refuse it.
+        app.conf.broker_url = "memory://localhost/"
     if settings.CELERY_BROKER_URL.startswith("redis"):
         app.conf.broker_transport_options["visibility_timeout"] = (
             settings.CELERY_VISIBILITY_TIMEOUT_SECONDS
@@ -178,6 +186,22 @@ def _reset_job_context(task_id: str | None = None, **_: object) -> None:
     reset_unit_of_work(request_id=task_id)
 
 
+BROKER_MISSING = (
+    "{process}: no broker configured. Set CELERY_BROKER_URL or REDIS_URL (e.g. "
+    "redis://127.0.0.1:6379/0) in the environment or in .env / ENV_FILE; `make stack` starts "
+    "everything locally with a working environment. Without a broker the web process runs jobs "
+    "inline and a {process} has nothing to do."
+)
+
+
+def require_broker(*, process: str) -> None:
+    """Workers and beat need a real broker: without one they would talk to nobody."""
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL:
+        raise SystemExit(BROKER_MISSING.format(process=process))
+
+
 @signals.worker_init.connect
 def _worker_broker_options(**_: object) -> None:
     """A worker is not on a request path: longer broker timeouts, and kombu's own reconnect
@@ -193,10 +217,16 @@ def _worker_broker_options(**_: object) -> None:
 
 @signals.worker_init.connect
 def _check_coordination_policy(**_: object) -> None:
-    """Refuse to start a worker on an evicting coordination Redis (production)."""
+    """Refuse to start a worker without a broker or on an evicting coordination Redis."""
     from core.checks import verify_at_startup
 
+    require_broker(process="celery worker")
     verify_at_startup(process="celery worker")
+
+
+@signals.beat_init.connect
+def _check_beat_environment(**_: object) -> None:
+    require_broker(process="celery beat")
 
 
 @signals.worker_process_init.connect

@@ -23,9 +23,9 @@ def test_seed_demo_users_small_run(db):
     assert (demo.role, demo.is_staff, demo.is_superuser) == ("admin", True, True)
     assert list(demo.groups.values_list("name", flat=True)) == ["admin"]
     members = User.objects.filter(role="member")
-    assert members.count() == 249
-    assert members.filter(groups__name="member").count() == 249
-    assert members.first().check_password(DEMO_PASSWORD)
+    assert members.count() == 248  # 250 less the demo admin and the demo editor
+    assert members.filter(groups__name="member").count() == 248
+    assert members.filter(email__endswith="@demo.example.com").first().check_password(DEMO_PASSWORD)
     # a second run adds more users without colliding on email, and no second demo admin
     call_command("seed_demo", "--users", "50", stdout=StringIO())
     assert User.objects.count() == 300
@@ -46,3 +46,32 @@ def test_flush_expired_tokens_deletes_only_expired_in_chunks(db, member):
     assert flush_expired_tokens.delay().get() == 0  # the beat job; nothing left
     later = timezone.now() + timedelta(days=8)  # injected clock: past the refresh TTL
     assert tokens_flush_expired(now=later) == 1
+
+
+def test_seed_demo_makes_one_login_per_role(db):
+    from accounts.seeding import DEMO_ACCOUNTS
+
+    call_command("seed_demo", "--users", "10", stdout=StringIO())
+    roles = {}
+    for account in DEMO_ACCOUNTS:
+        user = User.objects.get(email=account.email)
+        assert user.check_password(account.password), account.email
+        assert user.groups.filter(name=user.role).exists()
+        roles[user.role] = (user.is_staff, user.is_superuser)
+    assert roles == {"admin": (True, True), "editor": (False, False), "member": (False, False)}
+    assert User.objects.count() == 10
+
+
+def test_seed_progress_outside_a_terminal_is_one_line_per_step(db):
+    out = StringIO()  # not a terminal, like `make run`'s log or a pipe
+    call_command("seed_demo", "--users", "3", "--posts", "2", stdout=out)
+    text = out.getvalue()
+    assert "\r" not in text
+    assert text.splitlines() == [
+        "seed_demo: users 3/3",
+        text.splitlines()[1],
+        "seed_demo: posts 2/2",
+        text.splitlines()[3],
+    ]
+    assert text.splitlines()[1].startswith("seed_demo: 3 users in ")
+    assert text.endswith("\n")

@@ -36,7 +36,7 @@ class Command(BaseCommand):
     help = (
         "Insert demo data in bulk (multi-row INSERTs, one precomputed password hash). "
         "Bypasses signals, User.save() and syncqueue capture: seeded users are NOT sent to the "
-        "provider. Demo login: demo@example.com / demo-password."
+        "provider. Demo logins (admin, editor, member): see the README."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -58,18 +58,23 @@ class Command(BaseCommand):
                 continue
             started = time.monotonic()
             inserted = module.seed(count=count, progress=self._progress(option, count))
-            self.stdout.write("")
             self.stdout.write(
                 f"seed_demo: {inserted} {option} in {time.monotonic() - started:.1f}s"
             )
 
     def _progress(self, label: str, total: int) -> Callable[[int], None]:
+        """A redrawn bar on a terminal, ended by a newline; one plain line per step otherwise
+        (logs and pipes), so nothing written afterwards runs into it."""
+        is_terminal = self.stdout.isatty()
+
         def report(done: int) -> None:
+            if not is_terminal:
+                self.stdout.write(f"seed_demo: {label} {done}/{total}")
+                return
             width = 30
             filled = int(width * done / total) if total else width
-            self.stdout.write(
-                f"\r{label:<7} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=""
-            )
+            bar = f"\r{label:<7} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+            self.stdout.write(bar, ending="\n" if done >= total else "")
             self.stdout.flush()
 
         return report
