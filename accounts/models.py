@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models, transaction
 from django.utils import timezone
 
+from accounts.signals import tracked_fields_changed
+
 
 class UserQuerySet(models.QuerySet["User"]):
     def active(self) -> UserQuerySet:
@@ -37,7 +39,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     """Login by email. `is_staff` follows `role` (admin only); accounts.services keeps groups in sync.
 
     Saving diffs the provider-tracked fields (SYNC_TRACKED_FIELDS) against the values loaded
-    from the database and hands the change to syncqueue in the same transaction.
+    from the database and sends `accounts.signals.tracked_fields_changed` in the same
+    transaction (syncqueue's capture listens).
     """
 
     class Role(models.TextChoices):
@@ -101,8 +104,6 @@ class User(AbstractBaseUser, PermissionsMixin):
         }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from syncqueue.services import outbox_capture_user_change
-
         self.is_staff = self.role == self.Role.ADMIN
         is_creation = self._state.adding
         if not is_creation and kwargs.get("update_fields") is None:
@@ -122,7 +123,9 @@ class User(AbstractBaseUser, PermissionsMixin):
             return
         with transaction.atomic(using=kwargs.get("using") or "default"):
             super().save(*args, **kwargs)
-            outbox_capture_user_change(user=self, changed_fields=changed, is_creation=is_creation)
+            tracked_fields_changed.send(
+                sender=User, user=self, changed_fields=changed, is_creation=is_creation
+            )
         self._loaded_tracked = self.tracked_values()
 
 

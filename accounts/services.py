@@ -1,7 +1,7 @@
 """Writes on users: create, update, role changes (groups kept in sync), deactivate, logout-all.
 
-Attribute changes go through `User.save()` so syncqueue captures them in the same
-transaction; token revocation bumps `token_version` (every access and refresh token carrying
+Attribute changes go through `User.save()` (or `users_bulk_update`), which send
+`accounts.signals` in the same transaction, so a listener (syncqueue's capture) commits with them; token revocation bumps `token_version` (every access and refresh token carrying
 the old value is refused) and blacklists the user's outstanding refresh tokens.
 """
 
@@ -19,6 +19,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.models import User
 from accounts.roles import ROLE_GROUP_NAMES
+from accounts.signals import tracked_fields_bulk_changed
 from core.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def user_deactivate(*, user: User) -> User:
     return user
 
 
-# --------------------------------------------------------------------------- bulk attribute changes (syncqueue)
+# --------------------------------------------------------------------------- bulk attribute changes
 
 BULK_UPDATE_CHUNK_USERS = 1000  # users locked and written per statement round
 
@@ -213,8 +214,6 @@ def users_bulk_update(*, updates: Mapping[int, Mapping[str, Any]]) -> int:
     set (ValueError otherwise), unknown ids are ignored. Returns how many users changed.
     """
     from django.conf import settings
-
-    from syncqueue.services import outbox_capture_users_bulk
 
     tracked = set(settings.SYNC_TRACKED_FIELDS)
     unknown = {name for values in updates.values() for name in values} - tracked
@@ -241,7 +240,9 @@ def users_bulk_update(*, updates: Mapping[int, Mapping[str, Any]]) -> int:
         if not changed:
             continue
         User.objects.bulk_update(changed, sorted(fields))
-        outbox_capture_users_bulk(user_ids=[user.pk for user in changed])
+        tracked_fields_bulk_changed.send(
+            sender=User, user_ids=[user.pk for user in changed], using="default"
+        )
         changed_total += len(changed)
     logger.info("users bulk updated requested=%s changed=%s", len(ids), changed_total)
     return changed_total

@@ -1,7 +1,8 @@
 """Outbox capture and delivery: the public entry points of syncqueue.
 
-Other apps use `outbox_capture_user_change` (called by `accounts.models.User.save`) and
-`outbox_write` (bulk capture); jobs, commands and the admin use the rest.
+Capture listens to `accounts.signals` (receivers connected in `SyncqueueConfig.ready()`):
+`outbox_capture_user_change` for one saved user, `outbox_capture_users_bulk` for a bulk
+update, both in the sender's transaction. Jobs, commands and the admin use the rest.
 """
 
 from __future__ import annotations

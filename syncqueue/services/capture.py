@@ -50,6 +50,18 @@ def outbox_capture_user_change(*, user: Any, changed_fields: list[str], is_creat
         transaction.on_commit(outbox_backlog_check, using=using)
 
 
+def on_tracked_fields_changed(
+    *, user: Any, changed_fields: list[str], is_creation: bool, **_: Any
+) -> None:
+    """Receiver of accounts.signals.tracked_fields_changed (connected in SyncqueueConfig.ready)."""
+    outbox_capture_user_change(user=user, changed_fields=changed_fields, is_creation=is_creation)
+
+
+def on_tracked_fields_bulk_changed(*, user_ids: list[int], using: str, **_: Any) -> None:
+    """Receiver of accounts.signals.tracked_fields_bulk_changed."""
+    outbox_capture_users_bulk(user_ids=user_ids, using=using)
+
+
 def _bump_versions(*, user_model: Any, user_ids: list[int], using: str) -> None:
     """sync_version = max(sync_version, newest outbox version of the user) + 1.
 
