@@ -122,6 +122,11 @@ stack-down:
 stack-clean:
 	$(PYTHON) deploy/stack/stack.py clean
 
+# Against the running stack: wrk + bench/load/*.lua through nginx → bench/results/load.md.
+bench-load: $(VENV)/.test
+	$(PY) deploy/stack/stack.py packages
+	$(PY) bench/load.py
+
 # ------------------------------------------------------------------ benchmarks (not tests)
 bench: bench-stats bench-posts bench-tasks bench-sync
 
