@@ -5,6 +5,9 @@ import re
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -67,3 +70,33 @@ class BodySizeLimitMiddleware:
                     detail=f"Request body exceeds {settings.API_MAX_BODY_BYTES} bytes.",
                 )
         return self.get_response(request)
+
+
+# --------------------------------------------------------------------------- site-only layers
+# Sessions, session auth and messages serve the admin and /ops/ pages. API clients send JWTs
+# (DRF authenticates them), so /api/ requests skip these three layers (bench/results/
+# python-path.md, issue #12). Subclasses, not a wrapper, so Django's admin checks still find
+# them. CSRF stays Django's own middleware for every path: DRF views are csrf_exempt, so for
+# the API it is a cookie lookup, and `check --deploy` wants that exact class.
+API_PREFIX = "/api/"
+
+
+class _SiteOnly:
+    get_response: Callable[[HttpRequest], HttpResponse]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SiteSessionMiddleware(_SiteOnly, SessionMiddleware):
+    """django.contrib.sessions for everything but /api/."""
+
+
+class SiteAuthenticationMiddleware(_SiteOnly, AuthenticationMiddleware):
+    """request.user from the session for everything but /api/ (DRF sets it from the JWT)."""
+
+
+class SiteMessageMiddleware(_SiteOnly, MessageMiddleware):
+    """django.contrib.messages for everything but /api/."""

@@ -115,10 +115,24 @@ def stats_refresh_observe(*, seconds: float) -> None:
     stats_refresh.observe(seconds)
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def request_series(*, method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The (http_requests, http_request_duration) children of one label set. Unknown verbs
+    share one label: a client must not be able to mint series."""
+    method_label = method if method in _KNOWN_METHODS else "OTHER"
+    return (
+        http_requests.labels(method=method_label, route=route, status=str(status)),
+        http_request_duration.labels(method=method_label, route=route),
+    )
+
+
 def request_observe(*, method: str, route: str, status: int, duration_ms: float) -> None:
     """Count one finished request (in process only)."""
-    http_requests.labels(method=method, route=route, status=str(status)).inc()
-    http_request_duration.labels(method=method, route=route).observe(duration_ms)
+    counter, histogram = request_series(method=method, route=route, status=status)
+    counter.inc()
+    histogram.observe(duration_ms)
 
 
 def database_connections_update() -> None:
