@@ -4,14 +4,22 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from core import pages
 from core.docs import ApiDocsView
 from core.errors import api_not_found
 
 # Each app's urls.py spells out its full paths below /api/ (e.g. "v1/posts", "v2/posts").
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", pages.front_door, name="front-door"),
+    path("problems", pages.problem_list, name="problem-list"),
+    path("problems/<slug:code>", pages.problem_detail, name="problem-detail"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="docs"),
+    # The docs are pages people type: both spellings answer (the API's own resources have no
+    # trailing slash, and their other form is a 404).
+    path("api/schema", SpectacularAPIView.as_view(), name="schema-no-slash"),
+    path("api/docs", ApiDocsView.as_view(url_name="schema"), name="docs-no-slash"),
     path("api/", include("stats.urls")),
     path("api/", include("accounts.urls")),
     path("api/", include("posts.urls")),

@@ -1,7 +1,7 @@
 """RFC 9457 problem details for every error the API returns.
 
-`type` is `about:blank` for plain HTTP errors and `/problems/<code>` for domain errors;
-`errors` maps dotted field paths to message lists (`non_field_errors` for object level).
+`type` is `/problems/<code>` for every problem (core/problems.py is the catalog, served at
+`/problems` for people and programs); `errors` maps dotted field paths to message lists (`non_field_errors` for object level).
 One handler serves DRF; `handler400/403/404/500` and the CSRF view serve the rest of `/api/`.
 """
 
@@ -23,9 +23,14 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from core.problems import problem_type_uri
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Rendered exactly like DRF's JSONRenderer (COMPACT_JSON, UNICODE_JSON), so a problem reads the
+# same whichever layer answered it.
+COMPACT_JSON = {"separators": (",", ":"), "ensure_ascii": False}
 
 
 class DomainError(Exception):
@@ -117,10 +122,9 @@ def problem_body(
     detail: str,
     title: str | None = None,
     errors: dict[str, list[str]] | None = None,
-    is_domain: bool = False,
 ) -> dict[str, Any]:
     return {
-        "type": f"/problems/{code}" if is_domain else "about:blank",
+        "type": problem_type_uri(code),
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
@@ -146,13 +150,12 @@ def problem_response(
     title: str | None = None,
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
-    is_domain: bool = False,
 ) -> JsonResponse:
     """A problem+json response for plain Django code paths (middleware, handlers, plain views)."""
-    body = problem_body(
-        status=status, code=code, detail=detail, title=title, errors=errors, is_domain=is_domain
+    body = problem_body(status=status, code=code, detail=detail, title=title, errors=errors)
+    response = JsonResponse(
+        body, status=status, content_type=PROBLEM_CONTENT_TYPE, json_dumps_params=COMPACT_JSON
     )
-    response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
     return _finish(response, status, headers)
 
 
@@ -211,7 +214,6 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             detail=exc.detail,
             errors=exc.errors,
             headers=exc.headers,
-            is_domain=True,
         )
     if isinstance(exc, Http404):
         exc = drf.NotFound()
@@ -269,11 +271,8 @@ def _drf_problem(
     title: str | None = None,
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
-    is_domain: bool = False,
 ) -> Response:
-    body = problem_body(
-        status=status, code=code, detail=detail, title=title, errors=errors, is_domain=is_domain
-    )
+    body = problem_body(status=status, code=code, detail=detail, title=title, errors=errors)
     response = Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
     _finish(response, status, headers)
     return response
@@ -323,7 +322,6 @@ def server_error(request: HttpRequest) -> HttpResponse:
                 title=problem.title,
                 detail=problem.detail,
                 headers=problem.headers,
-                is_domain=True,
             )
         response = HttpResponse(
             problem.detail, status=503, content_type="text/plain; charset=utf-8"

@@ -37,7 +37,7 @@ def test_wrong_password_is_401_problem_json(member, api_client):
     body = response.json()
     assert body["status"] == 401
     assert body["code"] == "invalid_credentials"
-    assert body["type"] == "about:blank"
+    assert body["type"] == "/problems/invalid_credentials"
     assert "access" not in response.content.decode()
     assert response["WWW-Authenticate"].startswith("Bearer")
     # unknown email reads exactly the same (no account enumeration)

@@ -29,7 +29,7 @@ def test_success_is_wrapped_in_the_envelope(api_client):
 def test_trailing_slash_is_a_404_problem_not_a_redirect(api_client):
     response = api_client.get("/api/v1/echo/")
     assert response.status_code == 404
-    assert _problem(response)["type"] == "about:blank"
+    assert _problem(response)["type"] == "/problems/not_found"
 
 
 def test_nested_validation_errors_map_to_dotted_paths(api_client):
