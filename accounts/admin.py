@@ -9,8 +9,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.hashers import check_password
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from accounts.models import User
 from accounts.services import LastAdmin, user_deactivate, user_logout_all, user_set_role
@@ -48,6 +50,27 @@ class UserEditForm(UserChangeForm):
                 raise forms.ValidationError(
                     "The last active admin cannot be demoted or deactivated."
                 )
+        return cleaned
+
+
+class OwnUserEditForm(UserEditForm):
+    """The change form of one's own account: a new email needs the current password (the
+    same rule as the API, for every role; a hijacked admin session must not be enough)."""
+
+    current_password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Needed to change your own email.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "email" in self.changed_data:
+            password = cleaned.get("current_password") or ""
+            # The stored hash (this form cannot change it); no rehash-and-save mid-edit.
+            if not check_password(password, self.instance.password):
+                self.add_error("current_password", "Enter your current password.")
         return cleaned
 
 
@@ -107,6 +130,31 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     actions = ("deactivate_users", "logout_users_everywhere")
+
+    @staticmethod
+    def _is_own(request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and obj.pk == request.user.pk
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        if self._is_own(request, obj):
+            kwargs["form"] = OwnUserEditForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._is_own(request, obj):
+            own = (None, {"fields": ("email", "current_password", "password")})
+            fieldsets = (own, *fieldsets[1:])
+        return fieldsets
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        # Setting one's own password here asks for no old password; Django's own
+        # password-change page does, and both revoke every API token (User.save).
+        if str(id) == str(request.user.pk):
+            return HttpResponseRedirect(reverse("admin:password_change"))
+        return super().user_change_password(request, id, form_url)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))

@@ -118,14 +118,23 @@ class User(AbstractBaseUser, PermissionsMixin):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             changed = [name for name in changed if name in set(update_fields)]
-        if not changed:
+        # set_password() keeps the raw value until the save; Django's own rehash on login
+        # (check_password's setter) clears it first, so an upgraded hash revokes nothing.
+        is_password_change = not is_creation and self._password is not None
+        if not changed and not is_password_change:
             super().save(*args, **kwargs)
             return
         with transaction.atomic(using=kwargs.get("using") or "default"):
             super().save(*args, **kwargs)
-            tracked_fields_changed.send(
-                sender=User, user=self, changed_fields=changed, is_creation=is_creation
-            )
+            if changed:
+                tracked_fields_changed.send(
+                    sender=User, user=self, changed_fields=changed, is_creation=is_creation
+                )
+            if is_password_change:
+                from accounts.tokens import tokens_revoke_all
+
+                # A new password ends every session the old one opened (a thief's included).
+                tokens_revoke_all(user=self)
         self._loaded_tracked = self.tracked_values()
 
 
@@ -135,3 +144,20 @@ _FIELDS_SAVE_WRITES = [
     for field in User._meta.concrete_fields
     if not field.primary_key and field.attname not in ("token_version", "sync_version")
 ]
+
+
+class TokenFamily(models.Model):
+    """One login: the refresh token it issued and every token rotated from it carry this id
+    (the `fam` claim). Replaying a refresh token that was already rotated marks the family
+    revoked, which kills every refresh and access token descended from that login, the
+    thief's and the victim's alike (the victim logs in again)."""
+
+    id = models.CharField(max_length=32, primary_key=True)  # uuid4 hex, minted at login
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    # Moves with every rotation; a family past it has no live token and is flushed.
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.id

@@ -122,9 +122,13 @@ class _ProfileFieldsIn(StrictInputSerializer):
         return value
 
 
-class UserSelfUpdateIn(_ProfileFieldsIn):
-    """What a user may change on their own account. A new email needs `current_password`
-    (a stolen access token alone must not be enough to take the login over)."""
+class _OwnCredentialsIn(_ProfileFieldsIn):
+    """A new email on one's own account needs `current_password`, whatever the role: a stolen
+    access token alone must not be enough to take the login over (the email is the login,
+    and the password-reset address). Admins editing someone else need no password of theirs.
+
+    Context: `user` (the account being changed) and `is_self` (it is the caller's own).
+    """
 
     email = serializers.EmailField(max_length=254, required=False)
     current_password = serializers.CharField(
@@ -135,7 +139,8 @@ class UserSelfUpdateIn(_ProfileFieldsIn):
         user: User = self.context["user"]
         password = attrs.pop("current_password", None)
         email = attrs.get("email")
-        if email is not None and email.strip().lower() != user.email:
+        is_email_change = email is not None and email.strip().lower() != user.email
+        if is_email_change and self.context.get("is_self", True):
             if password is None:
                 raise serializers.ValidationError(
                     {"current_password": ["Required to change the email."]}
@@ -145,10 +150,14 @@ class UserSelfUpdateIn(_ProfileFieldsIn):
         return attrs
 
 
-class UserAdminUpdateIn(_ProfileFieldsIn):
-    """What an admin may change on any account (their own included)."""
+class UserSelfUpdateIn(_OwnCredentialsIn):
+    """What a user may change on their own account."""
 
-    email = serializers.EmailField(max_length=254, required=False)
+
+class UserAdminUpdateIn(_OwnCredentialsIn):
+    """What an admin may change on any account (their own included, with the same
+    re-authentication as anyone for their own email)."""
+
     plan = serializers.CharField(max_length=32, allow_blank=True, required=False)
     role = serializers.ChoiceField(choices=User.Role.choices, required=False)
 

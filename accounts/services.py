@@ -13,13 +13,11 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
 from accounts.roles import ROLE_GROUP_NAMES
 from accounts.signals import tracked_fields_bulk_changed
+from accounts.tokens import tokens_revoke_all
 from core.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -160,27 +158,13 @@ def user_set_role(*, user: User, role: str) -> User:
     return user
 
 
-def _revoke_tokens(*, user: User) -> int:
-    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
-    outstanding_ids = list(
-        OutstandingToken.objects.filter(
-            user_id=user.pk, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
-        ).values_list("pk", flat=True)
-    )
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token_id=pk) for pk in outstanding_ids], ignore_conflicts=True
-    )
-    user.token_version = User.objects.values_list("token_version", flat=True).get(pk=user.pk)
-    return len(outstanding_ids)
-
-
 @transaction.atomic
 def user_logout_all(*, user: User) -> int:
     """Revoke every token of the user: bump token_version (kills access and refresh tokens
     at their next use) and blacklist the outstanding refresh tokens. Returns how many were
     blacklisted. Safe to repeat.
     """
-    revoked = _revoke_tokens(user=user)
+    revoked = tokens_revoke_all(user=user)
     logger.info("user logged out everywhere user_id=%s refresh_revoked=%s", user.pk, revoked)
     return revoked
 
@@ -196,7 +180,7 @@ def user_deactivate(*, user: User) -> User:
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
-    _revoke_tokens(user=user)
+    tokens_revoke_all(user=user)
     logger.info("user deactivated user_id=%s", user.pk)
     return user
 

@@ -228,10 +228,11 @@ class _UserDetailBase(LimitFirstMixin, GenericAPIView):
 
     def _update(self, request: Request, pk: int | None) -> Response:
         user = self.target(request, pk)
+        context = {"user": user, "is_self": user.pk == request.user.pk}
         if request.user.is_admin:
-            serializer = UserAdminUpdateIn(data=request.data, context={"user": user})
+            serializer = UserAdminUpdateIn(data=request.data, context=context)
         else:
-            serializer = UserSelfUpdateIn(data=request.data, context={"user": user})
+            serializer = UserSelfUpdateIn(data=request.data, context=context)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         role = data.pop("role", None)
@@ -249,9 +250,9 @@ _UPDATE_DOC = {
     "tags": ["users"],
     "request": UserSelfUpdateIn,
     "description": (
-        "Members may change name, timezone, locale, phone, marketing_opt_in, and email "
-        "(with current_password). Admins may also change plan and role (body as "
-        "UserAdminUpdateIn). Any other key is a 400."
+        "Members may change name, timezone, locale, phone, marketing_opt_in, and email. "
+        "Changing one's own email needs current_password, for every role. Admins may also "
+        "change plan and role (body as UserAdminUpdateIn). Any other key is a 400."
     ),
     "responses": {200: UserOut, **problems(409, descriptions=PROBLEM_WORDING)},
 }
