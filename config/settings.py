@@ -145,6 +145,13 @@ DATABASES = {
 DB_CONN_MAX_AGE_SECONDS = env.int("DB_CONN_MAX_AGE_SECONDS", default=60)
 DB_CONNECT_TIMEOUT_SECONDS = env.int("DB_CONNECT_TIMEOUT_SECONDS", default=3)
 DB_LOCK_WAIT_TIMEOUT_SECONDS = env.int("DB_LOCK_WAIT_TIMEOUT_SECONDS", default=10)
+# Request-path limits (config/database.py, applied by config/wsgi.py only: jobs, migrations
+# and seeding keep no statement limit). Worst case a request waits connect (3 s) + read (5 s),
+# well below gunicorn's 30 s worker timeout, and the server aborts a statement (4 s) before the
+# client gives up on the connection. 0 disables one.
+DB_READ_TIMEOUT_SECONDS = env.int("DB_READ_TIMEOUT_SECONDS", default=5)
+DB_WRITE_TIMEOUT_SECONDS = env.int("DB_WRITE_TIMEOUT_SECONDS", default=5)
+DB_STATEMENT_TIMEOUT_SECONDS = env.float("DB_STATEMENT_TIMEOUT_SECONDS", default=4.0)
 
 
 def _tune_database(config: dict, *, alias: str) -> dict:

@@ -13,3 +13,8 @@ from monitoring.multiproc import multiprocess_dir_select
 multiprocess_dir_select(kind="web")
 
 application = get_wsgi_application()
+
+from config.database import request_timeouts_apply  # noqa: E402 (needs settings loaded)
+
+# Requests fail with 503 on a stalled database instead of waiting for gunicorn's SIGKILL.
+request_timeouts_apply()

@@ -1,8 +1,9 @@
 """Health probes, the per-process health cache and the drain switch.
 
 Each probe runs in a small thread pool and gets PROBE_TIMEOUT_SECONDS: one that has not
-answered by then counts as "down" (the thread is left to finish on its own), so a health
-check never waits on a 3-second connect timeout. The result is cached per process for
+answered by then counts as "slow" (stalled; the thread is left to finish on its own, bounded
+by the connect and read timeouts), one that fails (refused, reset) as "down", so a health
+check never waits on a 3-second connect timeout or a stalled database. The result is cached per process for
 HEALTH_CACHE_SECONDS, so a load balancer polling every worker costs a few probes a second.
 """
 
@@ -52,10 +53,11 @@ def probe_client(url: str) -> redis.Redis:
     """A Redis client with the probe's own short timeouts (no breaker: a probe must look)."""
     client = _clients.get(url)
     if client is None:
+        # Twice the deadline: the deadline, not the socket, decides "slow" for a stalled Redis.
         client = redis.Redis.from_url(
             url,
-            socket_timeout=PROBE_TIMEOUT_SECONDS,
-            socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
+            socket_timeout=2 * PROBE_TIMEOUT_SECONDS,
+            socket_connect_timeout=2 * PROBE_TIMEOUT_SECONDS,
             retry_on_timeout=False,
         )
         _clients[url] = client
@@ -79,7 +81,7 @@ def probe_run(probe: Callable[[], Any]) -> str:
     try:
         elapsed_ms = future.result(timeout=PROBE_TIMEOUT_SECONDS)
     except FutureTimeout:
-        return DOWN
+        return SLOW  # connected or connecting, but no answer within the deadline: stalled
     except Exception as exc:
         logger.warning(
             "health probe failed probe=%s error=%s", getattr(probe, "__name__", probe), exc
@@ -153,7 +155,10 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
             elapsed_ms = future.result(timeout=remaining)
             outcomes[name] = SLOW if elapsed_ms > SLOW_PROBE_MS else OK
         except FutureTimeout:
-            outcomes[name] = DOWN
+            # Accepted but no answer within the deadline (a stalled or very slow dependency);
+            # refused or failing probes raise instead and are "down".
+            logger.warning("health probe over its deadline service=%s", name)
+            outcomes[name] = SLOW
         except Exception as exc:
             logger.warning("health probe failed service=%s error=%s", name, exc)
             outcomes[name] = DOWN

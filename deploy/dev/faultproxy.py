@@ -166,8 +166,8 @@ class _Proxy:
                 latency = self.state.latency_ms / 1000 if self.state.mode == "latency" else 0.0
                 await queue.put((time.monotonic() + latency, chunk))
         finally:
-            await queue.put(None)
-            with contextlib.suppress(Exception):
+            queue.put_nowait(None)
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # stop() cancels both
                 await delivery
 
     async def control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -75,7 +75,7 @@ def test_a_hanging_dependency_costs_one_probe_deadline(client, settings):
         response = client.get("/api/health")
         elapsed = time.perf_counter() - started
 
-    assert response.json()["services"]["coordination"] == "down"
+    assert response.json()["services"]["coordination"] == "slow"  # stalled, not refused
     assert response.status_code == 200
     assert elapsed < 1.0  # 250 ms deadline, not a socket timeout per probe
 
