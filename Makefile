@@ -25,7 +25,7 @@ TEST_DEBIAN_PACKAGES := mariadb-server redis-server libmariadb-dev pkg-config pr
 
 .PHONY: run test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-posts \
 	bench-tasks bench-sync venv venv-test services worker beat provider-stub \
-	stack stack-status stack-down stack-clean bench-load drills
+	stack stack-status stack-down stack-clean bench-load drills fuzz
 
 $(VENV)/.base: requirements/base.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -91,6 +91,15 @@ smoke: $(VENV)/.test
 	bash tests/smoke/embedded.sh
 
 test: venv-test services lint migrations-check schema-check pytest-fresh smoke
+
+# A deeper pass before a release: the fuzz tests of `make test` (tests/api/test_fuzz.py, which run
+# 6 cases per operation, role and mode) with FUZZ_EXAMPLES cases and every schemathesis check.
+# Figures per role and operation: var/fuzz-report.json (bench/results/fuzz.md has the last run).
+FUZZ_EXAMPLES ?= 100
+fuzz: venv-test services
+	mkdir -p var
+	$(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_ALL_CHECKS=1 FUZZ_REPORT=var/fuzz-report.json \
+		$(VENV)/bin/pytest -o timeout=900 tests/api/test_fuzz.py $(PYTEST_ARGS)
 
 # ------------------------------------------------------------------ processes (with services)
 worker: $(VENV)/.test

@@ -45,6 +45,11 @@ PROBLEM_WORDING = {
     409: "Email taken, or the last active admin would be lost.",
     503: "Rate limiter unavailable (auth fails closed); retry after Retry-After.",
 }
+# 401 wording of the auth endpoints, where the credentials come in the body.
+REFUSED = {
+    "login": "Wrong email or password, or an inactive account (all read the same).",
+    "jwt": "The token is malformed, expired, already used, blacklisted or revoked.",
+}
 AUTH_LIMIT_DOC = (
     " Limited to 10 requests a minute per client (scope `auth`); while the limiter is "
     "unavailable these endpoints answer 503 rather than run unlimited."
@@ -74,7 +79,10 @@ class IsAdminRole(permissions.BasePermission):
         "an unknown email and an inactive account all answer the same 401." + AUTH_LIMIT_DOC
     ),
     request=TokenObtainIn,
-    responses={200: TokenPairOut, **problems(503, descriptions=PROBLEM_WORDING)},
+    responses={
+        200: TokenPairOut,
+        **problems(401, 503, descriptions={**PROBLEM_WORDING, 401: REFUSED["login"]}),
+    },
     auth=[],
 )
 class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
@@ -97,7 +105,10 @@ class TokenObtainView(LimitFirstMixin, TokenObtainPairView):
         "the one sent is blacklisted, so keep the new one." + AUTH_LIMIT_DOC
     ),
     request=TokenRefreshIn,
-    responses={200: TokenPairOut, **problems(503, descriptions=PROBLEM_WORDING)},
+    responses={
+        200: TokenPairOut,
+        **problems(401, 503, descriptions={**PROBLEM_WORDING, 401: REFUSED["jwt"]}),
+    },
     auth=[],
 )
 class TokenRefreshRotateView(LimitFirstMixin, TokenRefreshView):
@@ -121,7 +132,10 @@ class TokenRefreshRotateView(LimitFirstMixin, TokenRefreshView):
         "otherwise 401." + AUTH_LIMIT_DOC
     ),
     request=TokenVerifyIn,
-    responses={200: TokenVerifyOut, **problems(503, descriptions=PROBLEM_WORDING)},
+    responses={
+        200: TokenVerifyOut,
+        **problems(401, 503, descriptions={**PROBLEM_WORDING, 401: REFUSED["jwt"]}),
+    },
     auth=[],
 )
 class TokenVerifyCheckView(LimitFirstMixin, TokenVerifyView):

@@ -105,7 +105,7 @@ def test_problem_statuses_follow_what_the_operation_can_do(schema):
     [
         ("GET /api/v1/tasks", {"400", "401", "404", "429"}),
         ("GET /api/v1/tasks/statistics", {"400", "401", "403", "429"}),
-        ("POST /api/v1/auth/token", {"400", "413", "415", "429", "503"}),
+        ("POST /api/v1/auth/token", {"400", "401", "413", "415", "429", "503"}),
         ("GET /api/v2/posts/{id}", {"400", "401", "404", "429"}),
         ("PATCH /api/v2/posts/{id}", {"400", "401", "403", "404", "409", "413", "415", "429"}),
         ("GET /api/v1/users", {"400", "401", "403", "404", "429"}),

@@ -1,0 +1,114 @@
+"""A small world for whole-API tests: one user per role, each with their own objects, and the
+app served in-process over WSGI inside the test's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+
+from tests.factories import UserFactory, access_token_for
+
+ROLES = ("anonymous", "member", "editor", "admin")
+
+
+@dataclass
+class Persona:
+    role: str
+    user: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pk(self) -> int | None:
+        return self.user.pk if self.user else None
+
+
+def persona_for(role: str) -> Persona:
+    """A fresh user of `role` with a real access token (anonymous: no user, no header)."""
+    if role == "anonymous":
+        return Persona(role=role)
+    user = UserFactory(role=role)
+    return Persona(
+        role=role, user=user, headers={"Authorization": f"Bearer {access_token_for(user)}"}
+    )
+
+
+@dataclass
+class World:
+    """Objects per role: `own[role]` are that persona's, `other` belongs to nobody here."""
+
+    personas: dict[str, Persona]
+    tasks: dict[str, int]
+    other_task: int
+    published_post: Any
+    draft_post: Any
+    other_user: Any
+    category: Any
+    tag: Any
+
+
+@pytest.fixture
+def world(db) -> World:
+    from posts.models import Category, Tag
+    from posts.services import post_create
+    from tests.tasks.factories import TaskFactory
+
+    personas = {role: persona_for(role) for role in ROLES}
+    other_user = UserFactory(role="member")
+    category = Category.objects.create(name="News", slug="news")
+    tag = Tag.objects.create(name="Django", slug="django")
+    editor = personas["editor"].user
+    published = post_create(
+        by=editor,
+        title="Published",
+        body="Hello",
+        slug="published",
+        category_id=category.pk,
+        tag_ids=[tag.pk],
+        is_published=True,
+    )
+    draft = post_create(
+        by=editor,
+        title="Draft",
+        body="",
+        slug="draft",
+        category_id=None,
+        tag_ids=[],
+        is_published=False,
+    )
+    tasks = {
+        role: TaskFactory(owner=persona.user).pk
+        for role, persona in personas.items()
+        if persona.user is not None
+    }
+    return World(
+        personas=personas,
+        tasks=tasks,
+        other_task=TaskFactory(owner=other_user).pk,
+        published_post=published,
+        draft_post=draft,
+        other_user=other_user,
+        category=category,
+        tag=tag,
+    )
+
+
+@pytest.fixture
+def wsgi_app(db) -> Iterator[Any]:
+    """The project's WSGI application, called in-process on the test's own connection.
+
+    Django closes "old" connections at the start and end of each request; inside the test's
+    transaction that would drop it, so (like Django's test client) the hooks are off meanwhile.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
