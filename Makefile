@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 # (config test), Chromium (ops-page browser test, driven by Playwright; never a downloaded browser).
 TEST_DEBIAN_PACKAGES := mariadb-server redis-server libmariadb-dev pkg-config prometheus chromium nginx-light
 
-.PHONY: run test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-posts \
+.PHONY: run reset install-prod test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-posts \
 	bench-tasks bench-sync venv venv-test services worker beat provider-stub \
 	stack stack-status stack-down stack-clean bench-load drills fuzz
 
@@ -43,12 +43,29 @@ venv: $(VENV)/.base
 venv-test: services-packages $(VENV)/.test
 
 # ------------------------------------------------------------------ embedded mode
+# Absolute URLs (sitemap, e-mails) name the port this run serves on; an exported SITE_URL wins.
+run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 run: venv
 	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py seed_demo --if-empty --users 50 --orders 200 --posts 40 --tasks 200
+	$(PY) manage.py posts_sitemap_rebuild
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Start again from an empty embedded database: the next `make run` migrates and seeds afresh.
+reset:
+	rm -f var/db.sqlite3 var/db.sqlite3-journal var/celerybeat-schedule*
+	@echo "reset: embedded database removed; \`make run\` creates and seeds a new one"
+
+# Production install (docs/operations.md): requirements/prod.lock exactly (runtime, gunicorn,
+# mysqlclient; no test tools) into .venv. Building mysqlclient needs python3-dev,
+# libmariadb-dev, pkg-config and a C compiler. The dev markers go: `make test` reinstalls.
+install-prod:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+	$(UV) pip sync -q --python $(PY) requirements/prod.lock
+	rm -f $(VENV)/.base $(VENV)/.test
 
 # ------------------------------------------------------------------ services for tests
 services-packages:

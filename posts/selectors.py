@@ -417,3 +417,28 @@ def post_published_values(*, author_id: int | None = None) -> QuerySet:
 
 def post_ids_existing(post_ids: Iterable[int]) -> set[int]:
     return set(Post.objects.filter(pk__in=list(post_ids)).values_list("pk", flat=True))
+
+
+def post_public_page(*, slug: str) -> dict[str, Any] | None:
+    """What the public post page shows, for a published post; None for drafts and unknown slugs."""
+    row = (
+        Post.objects.published()
+        .filter(slug=slug)
+        .values(
+            "id",
+            "title",
+            "slug",
+            "body",
+            "published_at",
+            "updated_at",
+            "author__name",
+            "category__name",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    row["tags"] = list(
+        Tag.objects.filter(posts=row["id"]).order_by("name").values_list("name", flat=True)
+    )
+    return row

@@ -1,4 +1,4 @@
-"""Root-level URLs of posts: the stored sitemap index and its sections."""
+"""Root-level URLs of posts: the public post pages, the stored sitemap index and its sections."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from posts.sitemap import INDEX_NAME, section_name, sitemap_document
+from posts.views.pages import post_page
 
 # Crawlers may cache a sitemap for a few minutes; it changes with publishes only.
 SITEMAP_MAX_AGE_SECONDS = 300
@@ -33,6 +34,8 @@ def sitemap_section(request: HttpRequest, number: int) -> HttpResponse:
 
 
 urlpatterns = [
+    # The sitemap lists exactly this URL (SITE_URL + /posts/<slug>).
+    path("posts/<slug:slug>", post_page, name="post-page"),
     path("sitemap.xml", sitemap_index, name="sitemap-index"),
     path("sitemap-section-<int:number>.xml", sitemap_section, name="sitemap-section"),
 ]
