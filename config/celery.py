@@ -154,11 +154,11 @@ BEAT_SCHEDULE = {
     },
     # Every minute: retry due failed outbox rows, flush old partial batches, reclaim expired leases.
     "sync-tick": {"task": "syncqueue.jobs.sync_tick", "schedule": 60.0},
-    # Hourly: full sweep of the outbox (stuck rows, alerts on backlog age and parked rows).
+    # Hourly: reclaim expired outbox leases (a backstop for the tick; sync alerts run with the others).
     "sync-sweep": {"task": "syncqueue.jobs.sync_sweep", "schedule": crontab(minute=30)},
     # Delete sent/superseded rows and old provider calls beyond retention (03:30 UTC daily).
     "sync-archive": {"task": "syncqueue.jobs.sync_archive", "schedule": crontab(hour=3, minute=30)},
-    # Every minute: evaluate alert thresholds and send/resolve Slack/Discord alerts.
+    # Every minute: run every registered alert check and send/resolve Slack/Discord alerts.
     "monitoring-evaluate-alerts": {"task": "monitoring.jobs.evaluate_alerts", "schedule": 60.0},
     # Every 15 seconds: refresh the gauges a scrape reads (queue sizes, outbox, budgets).
     "monitoring-refresh-gauges": {"task": "monitoring.jobs.refresh_gauges", "schedule": 15.0},

@@ -46,7 +46,7 @@ def adopt_request_id(task: Any = None, **_: Any) -> None:
 
 def record_beat_success(sender: Any = None, **_: Any) -> None:
     """task_success: remember when each beat schedule last succeeded."""
-    from monitoring.services import beat_success_record
+    from monitoring.beat import beat_success_record
 
     name = getattr(sender, "name", None)
     if name:

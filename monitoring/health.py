@@ -14,8 +14,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ SLOW_PROBE_MS = 100
 HEALTH_CACHE_SECONDS = 2.0
 
 OK, DOWN, SLOW, NOT_CONFIGURED = "ok", "down", "slow", "not_configured"
+REDIS_BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+# kombu's Redis transport keeps priorities 3/6/9 of a queue in sibling lists.
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
 
 _executor: ThreadPoolExecutor | None = None
 _executor_pid: int | None = None
@@ -75,19 +80,27 @@ def _timed(probe: Callable[[], Any]) -> Callable[[], float]:
     return run
 
 
+def _outcome(future: Future[float], *, timeout: float, name: str) -> str:
+    """ "ok", "slow" or "down" for a submitted probe, waiting at most `timeout` seconds."""
+    try:
+        elapsed_ms = future.result(timeout=timeout)
+    except FutureTimeout:
+        # Accepted but no answer within the deadline (a stalled or very slow dependency);
+        # refused or failing probes raise instead and are "down".
+        logger.warning("health probe over its deadline probe=%s", name)
+        return SLOW
+    except Exception as exc:
+        logger.warning("health probe failed probe=%s error=%s", name, exc)
+        return DOWN
+    return SLOW if elapsed_ms > SLOW_PROBE_MS else OK
+
+
 def probe_run(probe: Callable[[], Any]) -> str:
     """Run one probe with the deadline; "ok", "slow" or "down"."""
     future = _pool().submit(_timed(probe))
-    try:
-        elapsed_ms = future.result(timeout=PROBE_TIMEOUT_SECONDS)
-    except FutureTimeout:
-        return SLOW  # connected or connecting, but no answer within the deadline: stalled
-    except Exception as exc:
-        logger.warning(
-            "health probe failed probe=%s error=%s", getattr(probe, "__name__", probe), exc
-        )
-        return DOWN
-    return SLOW if elapsed_ms > SLOW_PROBE_MS else OK
+    return _outcome(
+        future, timeout=PROBE_TIMEOUT_SECONDS, name=getattr(probe, "__name__", repr(probe))
+    )
 
 
 def probe_database(*, alias: str) -> None:
@@ -112,12 +125,39 @@ def _probe_redis(url: str) -> Callable[[], Any]:
 
 def _probe_queue(url: str, result: dict[str, int]) -> Callable[[], Any]:
     def probe() -> None:
-        from monitoring.services import queue_sizes
-
         probe_client(url).ping()
         result["queue_size"] = sum(queue_sizes().values())
 
     return probe
+
+
+def queue_sizes(*, queues: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Pending jobs per Celery queue on the broker Redis (LLEN, priorities included).
+
+    Empty when the broker is not Redis (eager mode) or unreachable.
+    """
+    from config.celery import QUEUES
+
+    names = queues or QUEUES
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(REDIS_BROKER_SCHEMES):
+        return {}
+    try:
+        client = probe_client(url)
+        pipe = client.pipeline(transaction=False)
+        for queue in names:
+            pipe.llen(queue)
+            for step in _PRIORITY_STEPS:
+                pipe.llen(f"{queue}{_PRIORITY_SEPARATOR}{step}")
+        lengths = pipe.execute()
+    except Exception as exc:
+        logger.warning("queue size read failed error=%s", exc)
+        return {}
+    per_queue = 1 + len(_PRIORITY_STEPS)
+    return {
+        queue: int(sum(lengths[index * per_queue : (index + 1) * per_queue]))
+        for index, queue in enumerate(names)
+    }
 
 
 def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
@@ -130,18 +170,18 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
     cached = _cache["value"]
     if use_cache and cached is not None and now - _cache["at"] < HEALTH_CACHE_SECONDS:
         return cached
-    futures: dict[str, Any] = {}
-    pending: dict[str, Callable[[], Any]] = {"database": lambda: probe_database(alias="default")}
+    futures: dict[str, Future[float]] = {}
+    pending: dict[str, Callable[[], Any]] = {"database": partial(probe_database, alias="default")}
     replica_aliases = list(settings.DATABASE_REPLICAS)
     for alias in replica_aliases:
-        pending[f"replica:{alias}"] = lambda a=alias: probe_database(alias=a)
+        pending[f"replica:{alias}"] = partial(probe_database, alias=alias)
     if settings.REDIS_CACHE_URL:
         pending["cache"] = _probe_redis(settings.REDIS_CACHE_URL)
     if settings.REDIS_URL:
         pending["coordination"] = _probe_redis(settings.REDIS_URL)
     queue_metrics: dict[str, int] = {"queue_size": 0}
     broker = settings.CELERY_BROKER_URL
-    is_redis_broker = broker.startswith(("redis://", "rediss://", "unix://"))
+    is_redis_broker = broker.startswith(REDIS_BROKER_SCHEMES)
     if is_redis_broker:
         pending["queue"] = _probe_queue(broker, queue_metrics)
     # All probes run at once: the whole check takes about one deadline at worst.
@@ -151,17 +191,7 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
     outcomes: dict[str, str] = {}
     for name, future in futures.items():
         remaining = max(0.0, PROBE_TIMEOUT_SECONDS - (time.perf_counter() - started))
-        try:
-            elapsed_ms = future.result(timeout=remaining)
-            outcomes[name] = SLOW if elapsed_ms > SLOW_PROBE_MS else OK
-        except FutureTimeout:
-            # Accepted but no answer within the deadline (a stalled or very slow dependency);
-            # refused or failing probes raise instead and are "down".
-            logger.warning("health probe over its deadline service=%s", name)
-            outcomes[name] = SLOW
-        except Exception as exc:
-            logger.warning("health probe failed service=%s error=%s", name, exc)
-            outcomes[name] = DOWN
+        outcomes[name] = _outcome(future, timeout=remaining, name=name)
     replica_states = [outcomes[f"replica:{alias}"] for alias in replica_aliases]
     if not replica_states:
         replicas = NOT_CONFIGURED

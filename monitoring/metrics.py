@@ -39,6 +39,7 @@ from core.metrics import limiter_fail_open as limiter_fail_open
 from core.metrics import limiter_fail_open_decisions as limiter_fail_open_decisions
 from core.metrics import rate_limited as rate_limited
 from core.metrics import rate_limited_requests as rate_limited_requests
+from monitoring.registry import gauges_registered
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +58,6 @@ UNMATCHED_ROUTE = "<unmatched>"
 CACHE_RESULTS = ("hit", "miss")
 # Caches whose hit/miss counters exist from the start (others appear on first use).
 KNOWN_CACHES = ("default", "stats", "tasks", "posts")
-BUDGET_KINDS = ("batch", "single")
-# syncqueue.models.OutboxStatus labels, pre-initialised at 0 before the first snapshot.
-OUTBOX_STATUSES = ("unsent", "pending", "sent", "failed", "parked", "superseded")
 HEALTH_SERVICES = ("database", "replicas", "cache", "coordination", "queue")
 
 http_requests = Counter(
@@ -283,6 +281,11 @@ def cache_hit_ratio_family(families: list[Metric]) -> GaugeMetricFamily:
     return gauge
 
 
+def _gauge_empty(name: str) -> dict[str, Any]:
+    gauge = gauges_registered().get(name)
+    return gauge.empty if gauge is not None else {}
+
+
 def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> list[Metric]:
     """Gauges from the precomputed snapshot (refresh_gauges) and beat success times."""
     from config.celery import BEAT_SCHEDULE, QUEUES
@@ -297,9 +300,11 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
     families.append(queues)
 
     outbox = snapshot.get("outbox") or {}
+    # Before the first refresh, the label sets come from the gauge's registered empty shape.
+    outbox_empty = _gauge_empty("outbox")
     records = GaugeMetricFamily("outbox_records", "Outbox rows by status.", labels=["status"])
     by_status = outbox.get("records_by_status") or {}
-    for status in sorted(set(by_status) | set(OUTBOX_STATUSES)):
+    for status in sorted(set(by_status) | set(outbox_empty.get("records_by_status") or {})):
         records.add_metric([status], float(by_status.get(status, 0)))
     families.append(records)
     families.append(
@@ -315,7 +320,7 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
         labels=["kind"],
     )
     remaining = outbox.get("budget_remaining") or {}
-    for kind in sorted(set(BUDGET_KINDS) | set(remaining)):
+    for kind in sorted(set(remaining) | set(outbox_empty.get("budget_remaining") or {})):
         value = remaining.get(kind)
         # syncqueue reports -1 when it could not read the budget: unknown, not "none left"
         is_known = value is not None and float(value) >= 0

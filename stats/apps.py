@@ -22,6 +22,10 @@ class StatsConfig(AppConfig):
     name = "stats"
 
     def ready(self) -> None:
+        from monitoring.registry import gauge_register
+        from stats.selectors import stats_entry_status
+
+        gauge_register(name="stats", read=stats_entry_status)
         post_save.connect(
             _count_created_user, sender=settings.AUTH_USER_MODEL, dispatch_uid="stats-count-users"
         )

@@ -14,7 +14,6 @@ from core import redis as coordination
 from syncqueue import keys
 from syncqueue.services import (
     ClaimBusy,
-    outbox_alerts_evaluate,
     outbox_archive,
     outbox_push,
     outbox_reclaim_expired,
@@ -51,7 +50,7 @@ def push_outbox_batches() -> dict:
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
 def sync_tick() -> dict:
     """Every minute: reclaim expired leases, send due full batches, flush old partial batches
-    and due retries, then evaluate the sync alerts."""
+    and due retries. (The sync alerts are evaluated by monitoring's evaluator.)"""
     try:
         report = outbox_tick()
     except ClaimBusy as exc:
@@ -60,7 +59,6 @@ def sync_tick() -> dict:
     except coordination.CoordinationUnavailable as exc:
         logger.warning("sync tick sent nothing: coordination down error=%s", exc)
         report, skipped = None, "coordination_unavailable"
-    outbox_alerts_evaluate()
     if report is None:
         return {"skipped": skipped}
     return {
@@ -73,10 +71,8 @@ def sync_tick() -> dict:
 
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
 def sync_sweep() -> dict:
-    """Hourly backstop: reclaim expired leases and re-evaluate alerts."""
-    reclaimed = outbox_reclaim_expired()
-    firing = outbox_alerts_evaluate()
-    return {"reclaimed": reclaimed, "firing": [key for key, on in firing.items() if on]}
+    """Hourly backstop: reclaim expired leases (also done by each tick)."""
+    return {"reclaimed": outbox_reclaim_expired()}
 
 
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)

@@ -15,6 +15,16 @@ from syncqueue.models import OutboxRecord, OutboxStatus, ProviderCall
 RECENT_CALLS = 10
 
 
+def sync_overview_empty() -> dict[str, Any]:
+    """sync_overview's shape before the first refresh: every status at 0 and each budget kind, so
+    /api/metrics shows each series from the start."""
+    return {
+        "records_by_status": {status.label: 0 for status in OutboxStatus},
+        "oldest_unsent_seconds": None,
+        "budget_remaining": dict.fromkeys(budget.KINDS),  # None: unknown yet (NaN)
+    }
+
+
 def sync_overview(*, now: datetime | None = None) -> dict[str, Any]:
     """Backlog by status, age of the oldest unsent row, budgets left, recent provider calls.
 

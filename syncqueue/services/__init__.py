@@ -14,7 +14,7 @@ from syncqueue.services.capture import (
     outbox_write,
     outbox_write_many,
 )
-from syncqueue.services.maintenance import outbox_alerts_evaluate, outbox_archive
+from syncqueue.services.maintenance import outbox_alerts_check, outbox_archive
 from syncqueue.services.relay import (
     ClaimBusy,
     RunReport,
@@ -31,7 +31,7 @@ __all__ = [
     "ClaimBusy",
     "RunReport",
     "backoff_seconds",
-    "outbox_alerts_evaluate",
+    "outbox_alerts_check",
     "outbox_archive",
     "outbox_backlog_check",
     "outbox_capture_user_change",

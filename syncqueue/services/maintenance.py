@@ -1,4 +1,4 @@
-"""Sweep alerts and archival of the outbox."""
+"""Alert checks and archival of the outbox."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from core import redis as coordination
+from monitoring.registry import AlertCheck
 from syncqueue.models import OutboxBatch, OutboxRecord, OutboxStatus, ProviderCall
 from syncqueue.services.relay import exhausted_streak
 
@@ -21,14 +22,31 @@ ALERT_PARKED = "sync.parked"
 ALERT_FAILING = "sync.persistent_failures"
 ALERT_BACKLOG_AGE = "sync.backlog_age"
 ALERT_BUDGET_EXHAUSTED = "sync.budget_exhausted"
+ALERT_BACKLOG = "sync.backlog"
+ALERT_FAILURES = "sync.failures"
+# Rows not yet delivered (the backlog) and rows that failed or gave up.
+BACKLOG_STATUSES = (
+    OutboxStatus.UNSENT,
+    OutboxStatus.PENDING,
+    OutboxStatus.FAILED,
+    OutboxStatus.PARKED,
+)
+FAILED_STATUSES = (OutboxStatus.FAILED, OutboxStatus.PARKED)
 
 
-def outbox_alerts_evaluate(*, now: datetime | None = None) -> dict[str, bool]:
-    """Fire or resolve the four sync alerts from cheap indexed queries; returns what fires."""
-    from monitoring.services import alert_fire, alert_resolve
-
-    now = now or timezone.now()
-    parked = OutboxRecord.objects.filter(status=OutboxStatus.PARKED).count()
+def outbox_alerts_check(now: datetime) -> list[AlertCheck]:
+    """The six sync alerts from cheap indexed queries (registered with monitoring in
+    SyncqueueConfig.ready; monitoring's evaluator fires or resolves them every minute)."""
+    counts = dict(
+        OutboxRecord.objects.filter(status__in=BACKLOG_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    backlog = sum(counts.values())
+    failed = sum(counts.get(status, 0) for status in FAILED_STATUSES)
+    parked = counts.get(OutboxStatus.PARKED, 0)
     failing = OutboxRecord.objects.filter(
         status=OutboxStatus.FAILED, retry_count__gte=settings.SYNC_MAX_RETRIES
     ).count()
@@ -40,41 +58,52 @@ def outbox_alerts_evaluate(*, now: datetime | None = None) -> dict[str, bool]:
         streak = exhausted_streak(kind="batch", now=now)
     except coordination.CoordinationUnavailable:
         streak = 0
-    states = {
-        ALERT_PARKED: (
-            parked > 0,
-            "Sync rows parked",
-            f"{parked} outbox rows were parked after {settings.SYNC_MAX_RETRIES} rejections; requeue them in the admin.",
+    return [
+        AlertCheck(
+            key=ALERT_BACKLOG,
+            title="Sync backlog",
+            level="warning",
+            is_firing=backlog >= settings.ALERT_OUTBOX_BACKLOG,
+            message=f"{backlog} outbox rows not yet sent "
+            f"(threshold {settings.ALERT_OUTBOX_BACKLOG}).",
         ),
-        ALERT_FAILING: (
-            failing > 0,
-            "Sync deliveries keep failing",
-            f"{failing} outbox rows failed {settings.SYNC_MAX_RETRIES}+ times (provider errors or timeouts).",
+        AlertCheck(
+            key=ALERT_FAILURES,
+            title="Sync failures",
+            level="critical",
+            is_firing=failed >= settings.ALERT_OUTBOX_FAILED,
+            message=f"{failed} outbox rows failed or parked "
+            f"(threshold {settings.ALERT_OUTBOX_FAILED}).",
         ),
-        ALERT_BACKLOG_AGE: (
-            age_seconds > settings.ALERT_OUTBOX_OLDEST_SECONDS,
-            "Sync backlog is old",
-            f"The oldest unsent outbox row is {int(age_seconds)} s old.",
+        AlertCheck(
+            key=ALERT_PARKED,
+            title="Sync rows parked",
+            level="critical",
+            is_firing=parked > 0,
+            message=f"{parked} outbox rows were parked after {settings.SYNC_MAX_RETRIES} rejections; requeue them in the admin.",
         ),
-        ALERT_BUDGET_EXHAUSTED: (
-            streak >= settings.ALERT_BUDGET_EXHAUSTED_WINDOWS,
-            "Sync batch budget exhausted",
-            f"The provider batch budget ran out {streak} windows in a row.",
+        AlertCheck(
+            key=ALERT_FAILING,
+            title="Sync deliveries keep failing",
+            level="warning",
+            is_firing=failing > 0,
+            message=f"{failing} outbox rows failed {settings.SYNC_MAX_RETRIES}+ times (provider errors or timeouts).",
         ),
-    }
-    firing = {}
-    for key, (is_firing, title, message) in states.items():
-        firing[key] = is_firing
-        if is_firing:
-            alert_fire(
-                key=key,
-                title=title,
-                message=message,
-                level="warning" if key != ALERT_PARKED else "error",
-            )
-        else:
-            alert_resolve(key=key)
-    return firing
+        AlertCheck(
+            key=ALERT_BACKLOG_AGE,
+            title="Sync backlog is old",
+            level="warning",
+            is_firing=age_seconds > settings.ALERT_OUTBOX_OLDEST_SECONDS,
+            message=f"The oldest unsent outbox row is {int(age_seconds)} s old.",
+        ),
+        AlertCheck(
+            key=ALERT_BUDGET_EXHAUSTED,
+            title="Sync batch budget exhausted",
+            level="warning",
+            is_firing=streak >= settings.ALERT_BUDGET_EXHAUSTED_WINDOWS,
+            message=f"The provider batch budget ran out {streak} windows in a row.",
+        ),
+    ]
 
 
 def outbox_archive(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitoring import aggregates, services
+from monitoring import aggregates, alerting, health, thresholds
 from monitoring.jobs import purge_alert_events
 from monitoring.models import AlertEvent
 
@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)
 
 
 def test_first_firing_sends_slack_and_discord_in_their_own_formats(webhook_receiver):
-    sent = services.alert_fire(
+    sent = alerting.alert_fire(
         key="disk", title="Disk almost full", message="92% used", level="critical", now=T0
     )
 
@@ -37,12 +37,12 @@ def test_first_firing_sends_slack_and_discord_in_their_own_formats(webhook_recei
 
 def test_still_firing_is_not_resent_within_cooldown_but_is_after(webhook_receiver, settings):
     settings.ALERT_COOLDOWN_SECONDS = 900
-    services.alert_fire(key="q", title="High Queue Size", message="1200", now=T0)
+    alerting.alert_fire(key="q", title="High Queue Size", message="1200", now=T0)
 
-    again = services.alert_fire(
+    again = alerting.alert_fire(
         key="q", title="High Queue Size", message="1300", now=T0 + timedelta(seconds=899)
     )
-    later = services.alert_fire(
+    later = alerting.alert_fire(
         key="q", title="High Queue Size", message="1400", now=T0 + timedelta(seconds=900)
     )
 
@@ -57,10 +57,10 @@ def test_still_firing_is_not_resent_within_cooldown_but_is_after(webhook_receive
 
 
 def test_resolve_sends_a_resolved_message_once(webhook_receiver):
-    services.alert_fire(key="db", title="Database Issue", message="down", level="critical", now=T0)
+    alerting.alert_fire(key="db", title="Database Issue", message="down", level="critical", now=T0)
 
-    first = services.alert_resolve(key="db", now=T0 + timedelta(minutes=3))
-    second = services.alert_resolve(key="db", now=T0 + timedelta(minutes=4))
+    first = alerting.alert_resolve(key="db", now=T0 + timedelta(minutes=3))
+    second = alerting.alert_resolve(key="db", now=T0 + timedelta(minutes=4))
 
     assert first is True and second is False
     slack = webhook_receiver.bodies("/slack")
@@ -75,10 +75,10 @@ def test_resolve_sends_a_resolved_message_once(webhook_receiver):
 
 def test_flapping_alert_is_not_renotified_within_cooldown(webhook_receiver, settings):
     settings.ALERT_COOLDOWN_SECONDS = 600
-    services.alert_fire(key="flap", title="Slow Response", message="a", now=T0)
-    services.alert_resolve(key="flap", now=T0 + timedelta(seconds=60))
+    alerting.alert_fire(key="flap", title="Slow Response", message="a", now=T0)
+    alerting.alert_resolve(key="flap", now=T0 + timedelta(seconds=60))
 
-    refired = services.alert_fire(
+    refired = alerting.alert_fire(
         key="flap", title="Slow Response", message="b", now=T0 + timedelta(seconds=120)
     )
 
@@ -87,7 +87,7 @@ def test_flapping_alert_is_not_renotified_within_cooldown(webhook_receiver, sett
     assert AlertEvent.objects.filter(key="flap").count() == 2
     assert AlertEvent.objects.firing().get(key="flap").notified_at is None
     # its resolution is silent too: nobody was told it fired
-    assert services.alert_resolve(key="flap", now=T0 + timedelta(seconds=180)) is False
+    assert alerting.alert_resolve(key="flap", now=T0 + timedelta(seconds=180)) is False
 
 
 def test_webhook_failure_is_logged_and_never_raises(webhook_receiver, settings, caplog):
@@ -98,7 +98,7 @@ def test_webhook_failure_is_logged_and_never_raises(webhook_receiver, settings, 
     settings.DISCORD_WEBHOOK_URL = f"http://127.0.0.1:{closed_port}/nothing-listens"
 
     with caplog.at_level(logging.ERROR, logger="monitoring.channels"):
-        sent = services.alert_fire(
+        sent = alerting.alert_fire(
             key="x", title="High Error Rate", message="m", level="critical", now=T0
         )
 
@@ -114,7 +114,7 @@ def test_disabled_channels_send_nothing(webhook_receiver, settings):
     settings.SLACK_ALERTS_ENABLED = False
     settings.DISCORD_ALERTS_ENABLED = False
 
-    services.alert_fire(key="quiet", title="t", message="m", now=T0)
+    alerting.alert_fire(key="quiet", title="t", message="m", now=T0)
 
     assert webhook_receiver.requests == []
     assert AlertEvent.objects.firing().filter(key="quiet").exists()
@@ -140,20 +140,20 @@ def test_evaluate_fires_on_5xx_at_threshold_not_on_429_and_resolves_below(
     minute = (T0.timestamp() // 60) * 60
     _record_minute(minute_start=minute - 60, errors=10, limited=500, ok=20)
 
-    result = services.alerts_evaluate(now=T0)
+    result = alerting.alert_checks_evaluate(now=T0)
 
-    assert result["high_error_rate"] == "firing"
-    assert result["slow_response"] == "ok"
-    assert result["database:default"] == "ok"
+    assert result["requests.error_rate"] == "firing"
+    assert result["requests.slow"] == "ok"
+    assert result["database.down:default"] == "ok"
     critical = [b for b in webhook_receiver.bodies("/slack") if "High Error Rate" in b["text"]]
     assert len(critical) == 1 and "10 server errors" in critical[0]["attachments"][0]["text"]
 
     _record_minute(minute_start=minute, errors=9, limited=5000)
-    result = services.alerts_evaluate(now=T0 + timedelta(seconds=60))
+    result = alerting.alert_checks_evaluate(now=T0 + timedelta(seconds=60))
 
-    assert result["high_error_rate"] == "ok"
+    assert result["requests.error_rate"] == "ok"
     assert webhook_receiver.bodies("/slack")[-1]["text"].endswith("[RESOLVED] High Error Rate")
-    assert not AlertEvent.objects.firing().filter(key="high_error_rate").exists()
+    assert not AlertEvent.objects.firing().filter(key="requests.error_rate").exists()
 
 
 def test_evaluate_fires_slow_response_on_average_latency(webhook_receiver, settings):
@@ -162,10 +162,10 @@ def test_evaluate_fires_slow_response_on_average_latency(webhook_receiver, setti
     minute = (T0.timestamp() // 60) * 60
     _record_minute(minute_start=minute - 60, ok=4, ms=1000)
 
-    result = services.alerts_evaluate(now=T0)
+    result = alerting.alert_checks_evaluate(now=T0)
 
-    assert result["slow_response"] == "firing"
-    event = AlertEvent.objects.firing().get(key="slow_response")
+    assert result["requests.slow"] == "firing"
+    event = AlertEvent.objects.firing().get(key="requests.slow")
     assert event.level == "warning" and "1000 ms" in event.message
 
 
@@ -177,8 +177,8 @@ def test_evaluate_fires_high_queue_size_from_broker_lengths(webhook_receiver, se
     queue = "mon-alert-test"
     try:
         broker.rpush(queue, "a", "b", "c")
-        sizes = services.queue_sizes(queues=(queue,))
-        checks = [c for c in services.AlertingService(now=T0)._queue_checks()]
+        sizes = health.queue_sizes(queues=(queue,))
+        checks = thresholds.queues_check(T0)
     finally:
         broker.delete(queue)
         broker.close()

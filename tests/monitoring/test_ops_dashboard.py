@@ -68,8 +68,8 @@ def test_staff_sees_the_precomputed_numbers(
     client, admin_user, snapshot_stored, django_assert_max_num_queries
 ):
     AlertEvent.objects.create(
-        key="high_error_rate",
-        open_key="high_error_rate",
+        key="requests.error_rate",
+        open_key="requests.error_rate",
         title="High Error Rate",
         level="critical",
         fired_at="2026-11-23T10:00:00Z",

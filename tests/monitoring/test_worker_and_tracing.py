@@ -7,8 +7,8 @@ import socket
 import httpx
 
 from monitoring import celery_hooks, tracing
+from monitoring.beat import beat_success_record
 from monitoring.selectors import beat_success_get
-from monitoring.services import beat_success_record
 
 
 def _free_port() -> int:

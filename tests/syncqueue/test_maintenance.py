@@ -15,8 +15,9 @@ from accounts.models import User
 from syncqueue import budget
 from syncqueue.models import OutboxBatch, OutboxRecord, OutboxStatus, ProviderCall
 from syncqueue.selectors import sync_overview
-from syncqueue.services import outbox_alerts_evaluate, outbox_archive, outbox_push, outbox_tick
+from syncqueue.services import outbox_archive, outbox_push, outbox_tick
 from tests.factories import UserFactory
+from tests.syncqueue.helpers import sync_alerts_evaluate
 
 
 @pytest.mark.django_db
@@ -60,16 +61,16 @@ def test_sync_archive_command_and_job(stub, clock, sync_settings):
 def test_alerts_fire_and_resolve_on_backlog_age_and_failures(stub, clock, sync_settings):
     sync_settings.ALERT_OUTBOX_OLDEST_SECONDS = 600
     [UserFactory() for _ in range(10)]
-    assert not any(outbox_alerts_evaluate(now=clock.now()).values())
+    assert not any(sync_alerts_evaluate(now=clock.now()).values())
     stub.control({"outage": True})
     for _ in range(sync_settings.SYNC_MAX_RETRIES):
         outbox_tick(now=clock.advance(3600))
-    firing = outbox_alerts_evaluate(now=clock.now())
+    firing = sync_alerts_evaluate(now=clock.now())
     assert firing["sync.persistent_failures"] and firing["sync.backlog_age"]
     assert not firing["sync.parked"]
     stub.control({"outage": False})
     outbox_tick(now=clock.advance(3600))
-    assert not any(outbox_alerts_evaluate(now=clock.now()).values())
+    assert not any(sync_alerts_evaluate(now=clock.now()).values())
 
 
 @pytest.mark.django_db
@@ -79,12 +80,12 @@ def test_budget_exhausted_windows_in_a_row_fire_an_alert(stub, clock, sync_setti
     sync_settings.SYNC_SINGLE_CALLS_PER_WINDOW = stub.single_limit = 0
     [UserFactory() for _ in range(40)]
     outbox_push(now=clock.now())
-    assert outbox_alerts_evaluate(now=clock.now())["sync.budget_exhausted"] is False
+    assert sync_alerts_evaluate(now=clock.now())["sync.budget_exhausted"] is False
     clock.current = budget.window_start(budget.window_of(clock.now()) + 1) + timedelta(seconds=1)
     outbox_push(now=clock.now())
-    assert outbox_alerts_evaluate(now=clock.now())["sync.budget_exhausted"] is True
+    assert sync_alerts_evaluate(now=clock.now())["sync.budget_exhausted"] is True
     clock.advance(3 * sync_settings.SYNC_WINDOW_SECONDS)
-    assert outbox_alerts_evaluate(now=clock.now())["sync.budget_exhausted"] is False
+    assert sync_alerts_evaluate(now=clock.now())["sync.budget_exhausted"] is False
 
 
 @pytest.mark.django_db

@@ -234,7 +234,7 @@ def test_rejected_row_in_the_same_batch_as_its_newer_state_is_superseded(
 
 @pytest.mark.django_db
 def test_row_always_rejected_is_parked_without_holding_up_others(stub, clock, sync_settings):
-    from syncqueue.services import outbox_alerts_evaluate
+    from tests.syncqueue.helpers import sync_alerts_evaluate
 
     users = [UserFactory() for _ in range(10)]
     bad = users[5]
@@ -250,14 +250,14 @@ def test_row_always_rejected_is_parked_without_holding_up_others(stub, clock, sy
     users[0].save()
     outbox_tick(now=clock.advance(60))
     assert OutboxRecord.objects.filter(user=users[0], status=OutboxStatus.SENT).count() == 2
-    assert outbox_alerts_evaluate(now=clock.now())["sync.parked"] is True
+    assert sync_alerts_evaluate(now=clock.now())["sync.parked"] is True
     # An admin requeue sends it again; now the provider accepts it.
     stub.control({"reject_user_ids": []})
     assert outbox_requeue(record_ids=[row.pk], now=clock.now()) == 1
     outbox_tick(now=clock.advance(60))
     row.refresh_from_db()
     assert row.status == OutboxStatus.SENT
-    assert outbox_alerts_evaluate(now=clock.now())["sync.parked"] is False
+    assert sync_alerts_evaluate(now=clock.now())["sync.parked"] is False
 
 
 @pytest.mark.django_db
