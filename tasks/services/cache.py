@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from django.core.cache import caches
 
 from core import redis as coordination
+from core.background import BackgroundRetry
 from core.cache import generation_fetch
 from core.jobs import enqueue
 from tasks import keys
@@ -30,6 +31,11 @@ T = TypeVar("T")
 # Users whose bump failed in this process (Redis down); the next successful bump replays them.
 _pending_lock = threading.Lock()
 _pending_user_ids: set[int] = set()
+
+
+# How often this process retries its pending bumps while the coordination Redis is away; the
+# breaker (REDIS_BREAKER_SECONDS) spaces real attempts, so convergence takes about 2-3 s.
+PENDING_RETRY_SECONDS = 0.5
 
 
 def task_cache() -> Any:
@@ -64,14 +70,17 @@ def task_cache_bump(*, user_id: int) -> None:
     """After commit of any change to the user's tasks: new generation, then a debounced
     statistics re-warm on the queue. Never raises.
 
-    A failed bump (coordination Redis down) is not lost: the user id is kept in a
-    per-process pending set that the next successful bump here replays, and a retrying
-    `tasks.jobs.bump_task_cache_generation` job is enqueued for the case where no later
-    bump happens in this process.
+    A failed bump (coordination Redis down or paused) is not lost: the user id is kept in a
+    per-process pending set that a background thread retries every PENDING_RETRY_SECONDS
+    until Redis answers (the broker may be that same Redis, and no later write may come), and
+    that the next successful bump here replays; a retrying
+    `tasks.jobs.bump_task_cache_generation` job is enqueued too, for a process that exits
+    before Redis is back.
     """
     if coordination.generation_bump(keys.generation_key(user_id)) is None:
         with _pending_lock:
             _pending_user_ids.add(user_id)
+        pending_retry.kick()
         enqueue("tasks.jobs.bump_task_cache_generation", user_id)
         return
     task_cache_pending_replay()
@@ -100,6 +109,19 @@ def task_cache_pending_replay() -> int:
     if replayed:
         logger.info("task cache pending bumps replayed count=%s", replayed)
     return replayed
+
+
+def _has_pending() -> bool:
+    with _pending_lock:
+        return bool(_pending_user_ids)
+
+
+pending_retry = BackgroundRetry(
+    name="tasks-cache-bump-retry",
+    replay=lambda: task_cache_pending_replay(),
+    is_pending=_has_pending,
+    interval_seconds=PENDING_RETRY_SECONDS,
+)
 
 
 def task_cache_bump_or_raise(*, user_id: int) -> int:
