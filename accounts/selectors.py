@@ -35,8 +35,3 @@ def user_get_visible(*, user_id: int, viewer: User) -> User:
         return User.objects.get(pk=user_id)
     except User.DoesNotExist:
         raise Http404("No such user.") from None
-
-
-def user_get_by_email(*, email: str) -> User | None:
-    """Exact (case-insensitive) email lookup; None when absent."""
-    return User.objects.filter(email__iexact=email.strip()).first()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -226,7 +227,6 @@ def _cache(url: str, *, location_name: str) -> dict:
 
 CACHES = {
     "default": _cache(REDIS_CACHE_URL, location_name="platform-cache"),
-    "coordination": _cache(REDIS_URL, location_name="platform-coordination"),
 }
 DJANGO_REDIS_IGNORE_EXCEPTIONS = True
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
@@ -287,8 +287,8 @@ JWT_ACCESS_TTL_SECONDS = env.int("JWT_ACCESS_TTL_SECONDS", default=900)
 JWT_REFRESH_TTL_SECONDS = env.int("JWT_REFRESH_TTL_SECONDS", default=7 * 86400)
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": __import__("datetime").timedelta(seconds=JWT_ACCESS_TTL_SECONDS),
-    "REFRESH_TOKEN_LIFETIME": __import__("datetime").timedelta(seconds=JWT_REFRESH_TTL_SECONDS),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=JWT_ACCESS_TTL_SECONDS),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=JWT_REFRESH_TTL_SECONDS),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,

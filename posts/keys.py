@@ -8,7 +8,6 @@ VIEWS_FLUSHING_HASH = "posts:v1:views:flushing"  # taken by one flush (RENAMENX)
 VIEWS_FLUSH_TOKEN_FIELD = "__token"  # noqa: S105 (not a secret) ledger token written into the taken hash
 SITEMAP_PENDING = "posts:v1:sitemap:pending"  # a coalesced regeneration is already scheduled
 FLUSH_LOCK = "posts:v1:views:lock"
-RELAY_LOCK = "posts:v1:relay:lock"
 
 
 def generation_list() -> str:

@@ -7,7 +7,7 @@ ordering and relation keys) are read; each included relation is one extra query 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -413,10 +413,6 @@ def post_published_values(*, author_id: int | None = None) -> QuerySet:
     if author_id is not None:
         queryset = queryset.filter(author_id=author_id)
     return queryset.order_by("-published_at", "-id").values(*columns_for(V1_SELECTION))
-
-
-def post_ids_existing(post_ids: Iterable[int]) -> set[int]:
-    return set(Post.objects.filter(pk__in=list(post_ids)).values_list("pk", flat=True))
 
 
 def post_public_page(*, slug: str) -> dict[str, Any] | None:

@@ -18,10 +18,5 @@ REFRESH_JOB_TIME_LIMIT_SECONDS = 60
 REFRESH_JOB_SOFT_TIME_LIMIT_SECONDS = 50
 
 
-def entry_ttl_seconds() -> int:
-    """How long the entry lives after it was computed: fresh, then servable as stale."""
-    return settings.STATS_FRESH_SECONDS + settings.STATS_MAX_STALE_SECONDS
-
-
 def lkg_ttl_seconds() -> int:
     return settings.STATS_LKG_MAX_AGE_SECONDS

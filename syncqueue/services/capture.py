@@ -130,23 +130,35 @@ def outbox_write_many(
             batch_size=WRITE_CHUNK_ROWS,
         )
         return
-    table = OutboxRecord._meta.db_table
     for start in range(0, len(states), WRITE_CHUNK_ROWS):
         chunk = states[start : start + WRITE_CHUNK_ROWS]
         params: list[Any] = []
         for user_id, version, attributes in chunk:
-            payload = json.dumps({"user_id": user_id, "attributes": attributes})
-            params += [user_id, user_id, payload, version, OutboxStatus.UNSENT, now, now, now]
-        values = ", ".join(["(%s, %s, %s, %s, %s, 0, '', %s, %s, %s)"] * len(chunk))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (user_id, unsent_user_id, payload, version, status,"
-                " retry_count, last_error, next_attempt_at, created_at, updated_at)"
-                f" VALUES {values}"
-                " ON DUPLICATE KEY UPDATE payload = VALUES(payload),"
-                " version = GREATEST(version, VALUES(version)), updated_at = VALUES(updated_at)",
-                params,
+            params += _upsert_params(
+                user_id=user_id, version=version, attributes=attributes, now=now
             )
+        with connection.cursor() as cursor:
+            cursor.execute(_upsert_sql(rows=len(chunk)), params)
+
+
+def _upsert_sql(*, rows: int) -> str:
+    """MariaDB: insert `rows` unsent rows, each merged into the user's unsent row if one exists
+    (the unique unsent_user_id decides insert vs merge; the newer version wins)."""
+    values = ", ".join(["(%s, %s, %s, %s, %s, 0, '', %s, %s, %s)"] * rows)
+    return (
+        f"INSERT INTO {OutboxRecord._meta.db_table} (user_id, unsent_user_id, payload, version,"
+        " status, retry_count, last_error, next_attempt_at, created_at, updated_at)"
+        f" VALUES {values}"
+        " ON DUPLICATE KEY UPDATE payload = VALUES(payload),"
+        " version = GREATEST(version, VALUES(version)), updated_at = VALUES(updated_at)"
+    )
+
+
+def _upsert_params(
+    *, user_id: int, version: int, attributes: dict[str, Any], now: datetime
+) -> list[Any]:
+    payload = json.dumps({"user_id": user_id, "attributes": attributes})
+    return [user_id, user_id, payload, version, OutboxStatus.UNSENT, now, now, now]
 
 
 def outbox_write(
@@ -173,26 +185,12 @@ def outbox_write(
         return True
     connection = connections[using]
     if connection.vendor == "mysql":
-        table = OutboxRecord._meta.db_table
         with connection.cursor() as cursor:
-            # One statement: the unique unsent_user_id decides insert vs merge; a row being
-            # claimed right now holds its lock, so we wait and then insert a fresh row.
+            # One statement: a row being claimed right now holds its lock, so we wait and then
+            # insert a fresh row.
             cursor.execute(
-                f"INSERT INTO {table} (user_id, unsent_user_id, payload, version, status,"
-                " retry_count, last_error, next_attempt_at, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, 0, '', %s, %s, %s)"
-                " ON DUPLICATE KEY UPDATE payload = VALUES(payload),"
-                " version = GREATEST(version, VALUES(version)), updated_at = VALUES(updated_at)",
-                [
-                    user_id,
-                    user_id,
-                    json.dumps(payload),
-                    version,
-                    OutboxStatus.UNSENT,
-                    now,
-                    now,
-                    now,
-                ],
+                _upsert_sql(rows=1),
+                _upsert_params(user_id=user_id, version=version, attributes=attributes, now=now),
             )
             # MariaDB: 1 row affected = inserted, 2 = merged into the existing row.
             return cursor.rowcount == 1

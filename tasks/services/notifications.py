@@ -14,8 +14,10 @@ one message per batch as it goes, so memory holds one batch whatever the table s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -80,21 +82,40 @@ def _send(
 # --------------------------------------------------------------------------- scheduling
 
 
-def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
-    """For each time zone whose local REMINDER_LOCAL_HOUR passed within the catch-up window,
-    enqueue reminder chunks for tasks due on that zone's local tomorrow. Local dates come
-    from zoneinfo, so DST days are 23 or 25 hours long and no day is doubled or skipped."""
-    now = now or timezone.now()
-    counts = {"zones": 0, "chunks": 0, "tasks": 0}
+def _zones_due(
+    *, now: datetime, kind: str, local_hour: int, catch_up_seconds: int, weekday: int | None = None
+) -> Iterator[tuple[list[str], ZoneInfo, date]]:
+    """(zone values, zone, local today) for each user time zone whose local `local_hour` passed
+    within `catch_up_seconds` (on local `weekday`, if given) and whose fan-out of `kind` for that
+    local date is not marked done. The marker is set once the caller has handled the zone, so
+    a fan-out that raised midway is scanned again by the next tick (the ledger still decides
+    "at most once"). Local dates come from zoneinfo: DST days are 23 or 25 hours long."""
     for zone_name, zone_values in user_zone_groups().items():
         zone = zone_for(zone_name)
         today = local_date(now, zone)
-        fire_at = local_instant(today, time(settings.REMINDER_LOCAL_HOUR), zone)
-        if not fire_at <= now < fire_at + timedelta(seconds=REMINDER_CATCH_UP_SECONDS):
+        if weekday is not None and today.weekday() != weekday:
             continue
-        marker = keys.fanout_done_key(kind="due_tomorrow", zone=zone_name, local_date=today)
+        fire_at = local_instant(today, time(local_hour), zone)
+        if not fire_at <= now < fire_at + timedelta(seconds=catch_up_seconds):
+            continue
+        marker = keys.fanout_done_key(kind=kind, zone=zone_name, local_date=today)
         if _is_marked(marker):
             continue
+        yield zone_values, zone, today
+        _mark(marker)
+
+
+def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
+    """For each time zone whose local REMINDER_LOCAL_HOUR passed within the catch-up window,
+    enqueue reminder chunks for tasks due on that zone's local tomorrow."""
+    now = now or timezone.now()
+    counts = {"zones": 0, "chunks": 0, "tasks": 0}
+    for zone_values, zone, today in _zones_due(
+        now=now,
+        kind="due_tomorrow",
+        local_hour=settings.REMINDER_LOCAL_HOUR,
+        catch_up_seconds=REMINDER_CATCH_UP_SECONDS,
+    ):
         due_on = today + timedelta(days=1)
         counts["zones"] += 1
         for ids in reminder_task_id_batches(
@@ -103,16 +124,16 @@ def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
             due_on=due_on,
             batch_size=settings.REMINDER_CHUNK_SIZE,
         ):
+            # strict: unpublished fails the tick before the zone's marker, so the next rescans
             enqueue(
                 "tasks.jobs.send_task_reminders_chunk",
                 ids,
                 due_on.isoformat(),
                 now.isoformat(),
-                strict=True,  # unpublished: fail the tick before the marker, so the next rescans
+                strict=True,
             )
             counts["chunks"] += 1
             counts["tasks"] += len(ids)
-        _mark(marker)
     logger.info("daily reminders scheduled %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
@@ -139,17 +160,13 @@ def digests_schedule_weekly(*, now: datetime | None = None) -> dict[str, int]:
     window, enqueue digest chunks for last week's (Monday-Sunday local) users."""
     now = now or timezone.now()
     counts = {"zones": 0, "chunks": 0, "users": 0}
-    for zone_name, zone_values in user_zone_groups().items():
-        zone = zone_for(zone_name)
-        today = local_date(now, zone)
-        if today.weekday() != 0:
-            continue
-        fire_at = local_instant(today, time(settings.DIGEST_LOCAL_HOUR), zone)
-        if not fire_at <= now < fire_at + timedelta(seconds=DIGEST_CATCH_UP_SECONDS):
-            continue
-        marker = keys.fanout_done_key(kind="digest", zone=zone_name, local_date=today)
-        if _is_marked(marker):
-            continue
+    for zone_values, _zone, today in _zones_due(
+        now=now,
+        kind="digest",
+        local_hour=settings.DIGEST_LOCAL_HOUR,
+        catch_up_seconds=DIGEST_CATCH_UP_SECONDS,
+        weekday=0,
+    ):
         week_start = today - timedelta(days=7)
         iso_year, iso_week, _ = week_start.isocalendar()
         counts["zones"] += 1
@@ -168,7 +185,6 @@ def digests_schedule_weekly(*, now: datetime | None = None) -> dict[str, int]:
             )
             counts["chunks"] += 1
             counts["users"] += len(ids)
-        _mark(marker)
     logger.info("weekly digests scheduled %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
