@@ -153,6 +153,12 @@ bench-load: $(VENV)/.test
 	$(PY) deploy/stack/stack.py packages
 	$(PY) bench/load.py
 
+# Fault drills against the running stack: one `DRILL <name>: PASS|FAIL <figures>` line each,
+# appended to bench/results/drills.md. DRILLS="rolling-restart broker-down" runs a subset.
+DRILLS ?=
+drills: $(VENV)/.test
+	$(PY) bench/drills.py $(DRILLS)
+
 # ------------------------------------------------------------------ benchmarks (not tests)
 bench: bench-stats bench-posts bench-tasks bench-sync
 

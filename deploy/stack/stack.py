@@ -58,9 +58,12 @@ PORT_OFFSETS = {
     "worker-reminders": 22,
     "worker-urgent": 23,
     "worker-sync": 24,
+    "broker-proxy": 40,  # deploy/dev/faultproxy.py in front of the broker
+    "broker-proxy-control": 41,
 }
-# Fault proxies used by the drills sit at STACK_BASE_PORT + 40..49 (bench/drills.py).
-FAULT_PROXY_OFFSET = 40
+RABBITMQ_PORT = 5672
+# Fault proxies the drills add sit at STACK_BASE_PORT + 42..49 (bench/drills.py).
+FAULT_PROXY_OFFSET = 42
 WEB_SERVERS = ("web-1", "web-2")
 QUEUES = ("default", "reminders", "urgent", "sync")
 # Celery concurrency per queue: 2 cores in all, so one process each; default gets a second one
@@ -265,11 +268,14 @@ def render_env(*, layout: Layout, passwords: dict[str, str]) -> dict[str, str]:
     """The one environment every process of the stack reads (STACK_DIR/env)."""
     primary, replica = layout.port("mariadb-primary"), layout.port("mariadb-replica")
     coordination = layout.port("redis-coordination")
+    # The app reaches the broker through the stack's fault proxy (pass-through unless a drill
+    # says otherwise), so the broker alone can be made unreachable.
+    proxy = layout.port("broker-proxy")
     if layout.broker == "rabbitmq":
         vhost = layout.rabbitmq_vhost
-        broker = f"amqp://{vhost}:{passwords['rabbitmq']}@127.0.0.1:5672/{vhost}"
+        broker = f"amqp://{vhost}:{passwords['rabbitmq']}@127.0.0.1:{proxy}/{vhost}"
     else:
-        broker = f"redis://127.0.0.1:{coordination}/1"
+        broker = f"redis://127.0.0.1:{proxy}/1"
     return {
         "DEBUG": "0",
         "SECRET_KEY": passwords["secret_key"],
@@ -294,6 +300,8 @@ def render_env(*, layout: Layout, passwords: dict[str, str]) -> dict[str, str]:
         "LOG_JSON": "0",
         "CELERY_WORKER_METRICS_ADDR": "127.0.0.1",
         "CELERY_WORKER_METRICS_PORT": "0",
+        # One base for the host; each process kind writes its own subdirectory (monitoring.multiproc).
+        "PROMETHEUS_MULTIPROC_DIR": str(layout.stack_dir / "metrics"),
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
 
@@ -411,6 +419,26 @@ class Stack:
                     port=layout.port(name),
                 )
             )
+        broker_upstream = (
+            RABBITMQ_PORT if layout.broker == "rabbitmq" else layout.port("redis-coordination")
+        )
+        procs.append(
+            Proc(
+                name="broker-proxy",
+                command=[
+                    str(VENV_BIN / "python"),
+                    str(DEPLOY / "dev" / "faultproxy.py"),
+                    "serve",
+                    "--listen",
+                    f"127.0.0.1:{layout.port('broker-proxy')}",
+                    "--upstream",
+                    f"127.0.0.1:{broker_upstream}",
+                    "--control",
+                    f"127.0.0.1:{layout.port('broker-proxy-control')}",
+                ],
+                port=layout.port("broker-proxy"),
+            )
+        )
         procs.append(
             Proc(
                 name="provider-stub",
@@ -446,11 +474,7 @@ class Stack:
                         "INFO",
                     ],
                     port=layout.port(name),
-                    env={
-                        "CELERY_WORKER_METRICS_PORT": str(layout.port(name)),
-                        # A directory of its own: a worker empties it when it starts.
-                        "PROMETHEUS_MULTIPROC_DIR": str(layout.stack_dir / "metrics" / name),
-                    },
+                    env={"CELERY_WORKER_METRICS_PORT": str(layout.port(name))},
                     stop_seconds=30,
                 )
             )
@@ -500,7 +524,12 @@ class Stack:
                 "WEB_BIND": f"127.0.0.1:{layout.port(web)}",
                 "WEB_WORKERS": str(layout.web_workers),
                 "DRAIN_FILE": str(layout.drain_file(web)),
-                "PROMETHEUS_MULTIPROC_DIR": str(layout.stack_dir / "metrics" / web),
+                **(
+                    {}
+                    if web == WEB_SERVERS[0]
+                    # One web server per metrics base: a starting gunicorn empties base/web/.
+                    else {"PROMETHEUS_MULTIPROC_DIR": str(layout.stack_dir / f"metrics-{web}")}
+                ),
             },
             ready="http",
             stop_seconds=40,  # gunicorn's graceful_timeout is 30 s
@@ -621,17 +650,12 @@ class Stack:
             self.seed()
         self.replica_catch_up()
 
-        for name in ("provider-stub", *WEB_SERVERS, *(f"worker-{q}" for q in QUEUES), "beat"):
+        apps = ("broker-proxy", "provider-stub", *WEB_SERVERS, *(f"worker-{q}" for q in QUEUES))
+        for name in (*apps, "beat"):
             self.start(procs[name])
         self.nginx_render()
         self.start(procs["nginx"])
-        for name in (
-            "provider-stub",
-            *WEB_SERVERS,
-            *(f"worker-{q}" for q in QUEUES),
-            "beat",
-            "nginx",
-        ):
+        for name in (*apps, "beat", "nginx"):
             self.wait_ready(procs[name], timeout=120)
         self.manage("warm_stats")
         document = self.wait_healthy(timeout=120)

@@ -123,12 +123,12 @@ def test_one_env_for_every_process_and_the_broker_choice(layout):
     env = stack.render_env(layout=layout, passwords=passwords)
     assert env["DATABASE_URL"] == "mysql://platform:app-pw@127.0.0.1:7401/platform"
     assert env["DATABASE_REPLICA_URLS"] == "mysql://platform_ro:ro-pw@127.0.0.1:7402/platform"
-    assert env["CELERY_BROKER_URL"] == "redis://127.0.0.1:7404/1"
+    assert env["CELERY_BROKER_URL"] == "redis://127.0.0.1:7440/1"  # via the broker proxy
     assert env["REDIS_URL"] == "redis://127.0.0.1:7404/0"
     assert env["DEBUG"] == "0"
     rabbit = stack.Layout.from_env({"STACK_BROKER": "rabbitmq", "STACK_PORT": "18080"})
     broker = stack.render_env(layout=rabbit, passwords=passwords)["CELERY_BROKER_URL"]
-    assert broker == "amqp://platform-stack-18080:rabbitmq-pw@127.0.0.1:5672/platform-stack-18080"
+    assert broker == "amqp://platform-stack-18080:rabbitmq-pw@127.0.0.1:7440/platform-stack-18080"
     path = layout.stack_dir / "env"
     path.parent.mkdir(parents=True)
     path.write_text(stack.env_file_text(env))
