@@ -40,14 +40,18 @@ def persona_for(role: str) -> Persona:
 
 @dataclass
 class World:
-    """Objects per role: `own[role]` are that persona's, `other` belongs to nobody here."""
+    """Each persona's own objects (`tasks[role]`, `posts[role]` for the roles that author), and
+    objects of users who are none of the personas (`other_*`)."""
 
     personas: dict[str, Persona]
     tasks: dict[str, int]
     other_task: int
-    published_post: Any
-    draft_post: Any
-    other_user: Any
+    posts: dict[str, Any]
+    published_post: Any  # by the editor persona
+    draft_post: Any  # by the editor persona
+    other_post: Any  # published, by another editor
+    other_user: Any  # a member
+    other_editor: Any
     category: Any
     tag: Any
 
@@ -60,6 +64,7 @@ def world(db) -> World:
 
     personas = {role: persona_for(role) for role in ROLES}
     other_user = UserFactory(role="member")
+    other_editor = UserFactory(role="editor")
     category = Category.objects.create(name="News", slug="news")
     tag = Tag.objects.create(name="Django", slug="django")
     editor = personas["editor"].user
@@ -81,6 +86,10 @@ def world(db) -> World:
         tag_ids=[],
         is_published=False,
     )
+    other_post = post_create(by=other_editor, title="Other", slug="other", is_published=True)
+    admin_post = post_create(
+        by=personas["admin"].user, title="By admin", slug="by-admin", is_published=True
+    )
     tasks = {
         role: TaskFactory(owner=persona.user).pk
         for role, persona in personas.items()
@@ -90,9 +99,12 @@ def world(db) -> World:
         personas=personas,
         tasks=tasks,
         other_task=TaskFactory(owner=other_user).pk,
+        posts={"editor": published, "admin": admin_post},
         published_post=published,
         draft_post=draft,
+        other_post=other_post,
         other_user=other_user,
+        other_editor=other_editor,
         category=category,
         tag=tag,
     )
