@@ -135,3 +135,7 @@ def connect() -> None:
     signals.worker_process_init.connect(init_process_metrics, weak=False, dispatch_uid="mon-child")
     signals.worker_process_shutdown.connect(mark_child_dead, weak=False, dispatch_uid="mon-exit")
     signals.worker_ready.connect(start_worker_metrics_server, weak=False, dispatch_uid="mon-port")
+    from monitoring.consumers import start_consumer_heartbeat, stop_consumer_heartbeat
+
+    signals.worker_ready.connect(start_consumer_heartbeat, weak=False, dispatch_uid="mon-hb")
+    signals.worker_shutdown.connect(stop_consumer_heartbeat, weak=False, dispatch_uid="mon-hb-end")

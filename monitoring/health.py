@@ -123,10 +123,15 @@ def _probe_redis(url: str) -> Callable[[], Any]:
     return probe
 
 
-def _probe_queue(url: str, result: dict[str, int]) -> Callable[[], Any]:
+def _probe_queue(url: str, result: dict[str, Any]) -> Callable[[], Any]:
     def probe() -> None:
+        from config.celery import QUEUES
+        from monitoring.consumers import consumer_counts
+
         probe_client(url).ping()
         result["queue_size"] = sum(queue_sizes().values())
+        if settings.REDIS_URL:
+            result["consumers"] = consumer_counts(probe_client(settings.REDIS_URL), queues=QUEUES)
 
     return probe
 
@@ -179,7 +184,7 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
         pending["cache"] = _probe_redis(settings.REDIS_CACHE_URL)
     if settings.REDIS_URL:
         pending["coordination"] = _probe_redis(settings.REDIS_URL)
-    queue_metrics: dict[str, int] = {"queue_size": 0}
+    queue_metrics: dict[str, Any] = {"queue_size": 0, "consumers": {}}
     broker = settings.CELERY_BROKER_URL
     is_redis_broker = broker.startswith(REDIS_BROKER_SCHEMES)
     if is_redis_broker:
@@ -202,7 +207,10 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
     else:
         replicas = OK
     queue = outcomes.get("queue", NOT_CONFIGURED)
-    if queue == OK and queue_metrics["queue_size"] >= settings.ALERT_QUEUE_SIZE:
+    consumers: dict[str, int] = queue_metrics["consumers"]
+    if queue in (OK, SLOW) and any(count == 0 for count in consumers.values()):
+        queue = DOWN  # a queue no worker consumes: its jobs wait forever
+    elif queue == OK and queue_metrics["queue_size"] >= settings.ALERT_QUEUE_SIZE:
         queue = SLOW  # answering, but jobs wait longer than they should
     services = {
         "database": outcomes["database"],
@@ -220,7 +228,7 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
     document = {
         "status": status,
         "services": services,
-        "metrics": {"queue_size": int(queue_metrics["queue_size"])},
+        "metrics": {"queue_size": int(queue_metrics["queue_size"]), "consumers": consumers},
     }
     result = (document, code)
     _cache.update(at=time.monotonic(), value=result)

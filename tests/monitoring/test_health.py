@@ -20,6 +20,15 @@ def _patient_probes(monkeypatch):
     monkeypatch.setattr(health, "SLOW_PROBE_MS", 250)
 
 
+@pytest.fixture(autouse=True)
+def _every_queue_consumed():
+    """A worker heartbeat for every queue, as a running `make worker` records it."""
+    from config.celery import QUEUES
+    from monitoring.consumers import consumer_heartbeat_record
+
+    consumer_heartbeat_record(worker="test-worker@host", queues=QUEUES)
+
+
 @pytest.fixture
 def drain_file(settings, tmp_path):
     settings.DRAIN_FILE = str(tmp_path / "drain")
@@ -41,7 +50,10 @@ def test_all_services_up_is_healthy(client):
             "coordination": "ok",
             "queue": "ok",
         },
-        "metrics": {"queue_size": 0},
+        "metrics": {
+            "queue_size": 0,
+            "consumers": {"default": 1, "reminders": 1, "urgent": 1, "sync": 1},
+        },
     }
 
 
@@ -184,3 +196,28 @@ def test_a_dependency_answering_late_but_within_the_deadline_is_slow(client, set
 
     assert body["services"]["cache"] == "slow"
     assert body["status"] == "degraded"
+
+
+def test_a_queue_no_worker_consumes_is_down(client):
+    from monitoring.consumers import consumer_forget
+
+    consumer_forget(worker="test-worker@host", queues=["sync"])
+    body = client.get("/api/health").json()
+    assert body["services"]["queue"] == "down"
+    assert body["metrics"]["consumers"]["sync"] == 0
+    assert body["status"] == "degraded"
+
+
+def test_a_worker_that_stopped_heartbeating_stops_counting(client):
+    from config.celery import QUEUES
+    from monitoring.consumers import CONSUMER_TTL_SECONDS, consumer_heartbeat_record
+
+    consumer_heartbeat_record(worker="test-worker@host", queues=QUEUES, now=time.time() - 3600)
+    body = client.get("/api/health").json()
+    assert body["services"]["queue"] == "down"
+    assert set(body["metrics"]["consumers"].values()) == {0}
+    consumer_heartbeat_record(
+        worker="other@host", queues=QUEUES, now=time.time() - CONSUMER_TTL_SECONDS / 2
+    )
+    health.health_cache_clear()
+    assert client.get("/api/health").json()["services"]["queue"] == "ok"
