@@ -60,6 +60,12 @@ def _configure() -> None:
         # sleeps 2 s before its first retry even when the task is sent with retry=False.
         broker_connection_timeout=settings.CELERY_PUBLISH_TIMEOUT_SECONDS,
         broker_connection_retry_on_startup=True,
+        # A worker never gives up on the broker (Celery's default stops after 100 attempts,
+        # ~45 min): it reconnects after any restart or outage on its own.
+        broker_connection_max_retries=None,
+        # Jobs are idempotent (claims, ledgers, locks): a job still running when the broker
+        # blinks may run twice, which is cheaper than killing it mid-way (a provider call).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # Request paths publish once; durable rows and beat ticks catch up on failures.
         task_publish_retry=False,
         task_default_queue="default",
