@@ -729,7 +729,7 @@ class Drills:
             faultproxy.control(control, "pass")
             for web in stack_module.WEB_SERVERS:
                 self.stack.restart_web(web)
-            self.stack.stop("db-proxy")
+            self.stack.stop("db-proxy", timeout=5)
         kills = self._worker_timeouts() - kills_before
         figures = []
         passed = kills == 0
@@ -829,7 +829,7 @@ def main() -> int:
         method: Callable[[], Outcome] = getattr(drills, "drill_" + name.replace("-", "_"))
         try:
             outcome = method()
-        except Exception as exc:  # a drill that crashed is a FAIL with its reason
+        except (Exception, SystemExit) as exc:  # a drill that crashed is a FAIL with its reason
             outcome = Outcome(False, f"drill crashed: {type(exc).__name__}: {exc}")
         line = f"DRILL {name}: {'PASS' if outcome.passed else 'FAIL'} {outcome.figures}"
         print(line, flush=True)
