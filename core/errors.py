@@ -23,7 +23,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from core.problems import problem_type_uri
+from core.problems import PROBLEM_TYPES, problem_type_uri
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,11 @@ def database_unavailable_problem() -> DatabaseUnavailable:
     )
 
 
+def _catalog_title(code: str) -> str | None:
+    problem = PROBLEM_TYPES.get(code)
+    return problem.title if problem else None
+
+
 def problem_body(
     *,
     status: int,
@@ -125,7 +130,7 @@ def problem_body(
 ) -> dict[str, Any]:
     return {
         "type": problem_type_uri(code),
-        "title": title or HTTPStatus(status).phrase,
+        "title": title or _catalog_title(code) or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "code": code,

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_safe
 
+from core.errors import COMPACT_JSON
 from core.problems import PROBLEM_TYPES, ProblemType
 
 # The pages change only with a deploy; an hour keeps browsers and proxies from asking often.
@@ -31,7 +32,7 @@ def _negotiated(
     request: HttpRequest, *, template: str, context: dict[str, Any], data: Any
 ) -> HttpResponse:
     if _wants_json(request):
-        response: HttpResponse = JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+        response: HttpResponse = JsonResponse(data, json_dumps_params=COMPACT_JSON)
     else:
         response = render(request, template, context)
     patch_vary_headers(response, ["Accept"])
