@@ -149,7 +149,7 @@ def main() -> None:
 
     from core.cursor import NEXT, cursor_encode, pinned
     from posts.models import Post
-    from posts.selectors import ORDERINGS, V2ListQuery, selection_for
+    from posts.queries import ORDERINGS, V2ListQuery, selection_for
     from posts.services import post_view_record, post_views_flush
 
     call_command("migrate", verbosity=0)

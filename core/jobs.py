@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from celery import Task, current_app
@@ -15,24 +14,8 @@ from core import redis as coordination
 logger = logging.getLogger(__name__)
 
 
-class _PublishBreaker:
-    """After a failed publish this process skips publishing for REDIS_BREAKER_SECONDS, so a
-    dead broker costs one short timeout per process every couple of seconds, not one per call."""
-
-    def __init__(self) -> None:
-        self.open_until = 0.0
-
-    def is_open(self) -> bool:
-        return time.monotonic() < self.open_until
-
-    def trip(self) -> None:
-        self.open_until = time.monotonic() + settings.REDIS_BREAKER_SECONDS
-
-    def reset(self) -> None:
-        self.open_until = 0.0
-
-
-publish_breaker = _PublishBreaker()
+# After a failed publish this process skips publishing for REDIS_BREAKER_SECONDS.
+publish_breaker = coordination.Breaker()
 
 
 class PublishSkipped(Exception):

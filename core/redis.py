@@ -43,7 +43,10 @@ class CoordinationUnavailable(Exception):
     """The coordination Redis is configured but cannot be reached right now."""
 
 
-class _Breaker:
+class Breaker:
+    """After a failure this process skips the service for REDIS_BREAKER_SECONDS, so a dead
+    service costs one short timeout per process every couple of seconds, not one per call."""
+
     def __init__(self) -> None:
         self.open_until = 0.0
 
@@ -57,7 +60,7 @@ class _Breaker:
         self.open_until = 0.0
 
 
-breaker = _Breaker()
+breaker = Breaker()
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 

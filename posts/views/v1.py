@@ -24,9 +24,11 @@ from core.pagination import PageNumberPagination
 from core.views import LimitFirstMixin
 from posts import keys
 from posts.cache import cache_fetch
-from posts.selectors import V1_SELECTION, is_staff, post_detail, post_published_values, shape_rows
+from posts.queries import V1_SELECTION, is_staff
+from posts.selectors import post_detail, post_published_values
 from posts.serializers import PostV1Out
 from posts.services import post_view_record
+from posts.shaping import shape_rows
 from posts.views.common import IsEditorOrReadOnly
 
 User = get_user_model()

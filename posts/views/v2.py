@@ -21,16 +21,15 @@ from core.schema import problems
 from core.views import LimitFirstMixin
 from posts import keys
 from posts.cache import cache_fetch
-from posts.selectors import (
+from posts.queries import (
     V2_DETAIL_PARAMS,
     V2_LIST_PARAMS,
     audience_of,
     is_staff,
-    post_detail,
-    post_page_v2,
     selection_for,
     v2_list_query_parse,
 )
+from posts.selectors import post_detail, post_page_v2
 from posts.serializers import PostCreateIn, PostUpdateIn, PostV2Out
 from posts.services import post_create, post_delete, post_publish, post_update, post_view_record
 from posts.views.common import IsEditorOrReadOnly

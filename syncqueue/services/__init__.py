@@ -14,18 +14,15 @@ from syncqueue.services.capture import (
     outbox_write,
     outbox_write_many,
 )
-from syncqueue.services.maintenance import outbox_alerts_check, outbox_archive
-from syncqueue.services.relay import (
+from syncqueue.services.claim import (
     ClaimBusy,
-    RunReport,
-    backoff_seconds,
     outbox_claim,
-    outbox_push,
     outbox_reclaim_expired,
     outbox_requeue,
-    outbox_send_batch,
-    outbox_tick,
 )
+from syncqueue.services.maintenance import outbox_alerts_check, outbox_archive
+from syncqueue.services.relay import RunReport, outbox_push, outbox_send_batch, outbox_tick
+from syncqueue.services.settle import backoff_seconds
 
 __all__ = [
     "ClaimBusy",

@@ -117,14 +117,7 @@ def outbox_write_many(
     if not settings.SYNC_COALESCE:
         OutboxRecord.objects.using(using).bulk_create(
             [
-                OutboxRecord(
-                    user_id=user_id,
-                    payload={"user_id": user_id, "attributes": attributes},
-                    version=version,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
+                _new_row(user_id=user_id, version=version, attributes=attributes, now=now)
                 for user_id, version, attributes in states
             ],
             batch_size=WRITE_CHUNK_ROWS,
@@ -139,6 +132,20 @@ def outbox_write_many(
             )
         with connection.cursor() as cursor:
             cursor.execute(_upsert_sql(rows=len(chunk)), params)
+
+
+def _new_row(
+    *, user_id: int, version: int, attributes: dict[str, Any], now: datetime
+) -> OutboxRecord:
+    """An unsaved unsent row for this state (not mergeable: unsent_user_id unset)."""
+    return OutboxRecord(
+        user_id=user_id,
+        payload={"user_id": user_id, "attributes": attributes},
+        version=version,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _upsert_sql(*, rows: int) -> str:
@@ -172,15 +179,9 @@ def outbox_write(
     """Insert a row for this state, or merge it into the user's unsent row when coalescing.
     Returns whether a new row was inserted."""
     now = now or timezone.now()
-    payload = {"user_id": user_id, "attributes": attributes}
     if not settings.SYNC_COALESCE:
-        OutboxRecord.objects.using(using).create(
-            user_id=user_id,
-            payload=payload,
-            version=version,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
+        _new_row(user_id=user_id, version=version, attributes=attributes, now=now).save(
+            using=using, force_insert=True
         )
         return True
     connection = connections[using]
@@ -201,20 +202,14 @@ def outbox_write(
             .filter(unsent_user_id=user_id)
             .first()
         )
+        row = _new_row(user_id=user_id, version=version, attributes=attributes, now=now)
         if existing is None:
-            OutboxRecord.objects.using(using).create(
-                user_id=user_id,
-                unsent_user_id=user_id,
-                payload=payload,
-                version=version,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
+            row.unsent_user_id = user_id  # the user's one mergeable row
+            row.save(using=using, force_insert=True)
             return True
         if version > existing.version:
             OutboxRecord.objects.using(using).filter(pk=existing.pk).update(
-                payload=payload, version=version, updated_at=now
+                payload=row.payload, version=version, updated_at=now
             )
         return False
 

@@ -14,7 +14,7 @@ one message per batch as it goes, so memory holds one batch whatever the table s
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,6 +105,18 @@ def _zones_due(
         _mark(marker)
 
 
+def _chunks_enqueue(job: str, batches: Iterable[list[int]], *args: str) -> tuple[int, int]:
+    """One `job(ids, *args)` message per batch, as the batches stream in; (chunks, ids).
+    strict: an unpublished chunk raises, failing the tick before the zone's marker is set, so
+    the next tick rescans (the ledger keeps already-sent ones from going out twice)."""
+    chunks = items = 0
+    for ids in batches:
+        enqueue(job, ids, *args, strict=True)
+        chunks += 1
+        items += len(ids)
+    return chunks, items
+
+
 def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
     """For each time zone whose local REMINDER_LOCAL_HOUR passed within the catch-up window,
     enqueue reminder chunks for tasks due on that zone's local tomorrow."""
@@ -118,22 +130,17 @@ def reminders_schedule_daily(*, now: datetime | None = None) -> dict[str, int]:
     ):
         due_on = today + timedelta(days=1)
         counts["zones"] += 1
-        for ids in reminder_task_id_batches(
+        batches = reminder_task_id_batches(
             zone_values=zone_values,
             zone=zone,
             due_on=due_on,
             batch_size=settings.REMINDER_CHUNK_SIZE,
-        ):
-            # strict: unpublished fails the tick before the zone's marker, so the next rescans
-            enqueue(
-                "tasks.jobs.send_task_reminders_chunk",
-                ids,
-                due_on.isoformat(),
-                now.isoformat(),
-                strict=True,
-            )
-            counts["chunks"] += 1
-            counts["tasks"] += len(ids)
+        )
+        chunks, items = _chunks_enqueue(
+            "tasks.jobs.send_task_reminders_chunk", batches, due_on.isoformat(), now.isoformat()
+        )
+        counts["chunks"] += chunks
+        counts["tasks"] += items
     logger.info("daily reminders scheduled %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
@@ -142,15 +149,15 @@ def overdue_schedule_alerts(*, now: datetime | None = None) -> dict[str, int]:
     """Enqueue overdue-alert chunks for tasks that fell due in the last OVERDUE_LOOKBACK_DAYS
     and have not been alerted since their current due instant."""
     now = now or timezone.now()
-    counts = {"chunks": 0, "tasks": 0}
-    for ids in overdue_task_id_batches(
+    batches = overdue_task_id_batches(
         now=now,
         since=now - timedelta(days=OVERDUE_LOOKBACK_DAYS),
         batch_size=settings.REMINDER_CHUNK_SIZE,
-    ):
-        enqueue("tasks.jobs.send_overdue_alerts_chunk", ids, now.isoformat(), strict=True)
-        counts["chunks"] += 1
-        counts["tasks"] += len(ids)
+    )
+    chunks, items = _chunks_enqueue(
+        "tasks.jobs.send_overdue_alerts_chunk", batches, now.isoformat()
+    )
+    counts = {"chunks": chunks, "tasks": items}
     logger.info("overdue alerts scheduled chunks=%s tasks=%s", counts["chunks"], counts["tasks"])
     return counts
 
@@ -170,21 +177,17 @@ def digests_schedule_weekly(*, now: datetime | None = None) -> dict[str, int]:
         week_start = today - timedelta(days=7)
         iso_year, iso_week, _ = week_start.isocalendar()
         counts["zones"] += 1
-        for ids in digest_user_id_batches(
+        batches = digest_user_id_batches(
             zone_values=zone_values,
             iso_year=iso_year,
             iso_week=iso_week,
             batch_size=settings.REMINDER_CHUNK_SIZE,
-        ):
-            enqueue(
-                "tasks.jobs.send_weekly_digests_chunk",
-                ids,
-                week_start.isoformat(),
-                now.isoformat(),
-                strict=True,
-            )
-            counts["chunks"] += 1
-            counts["users"] += len(ids)
+        )
+        chunks, items = _chunks_enqueue(
+            "tasks.jobs.send_weekly_digests_chunk", batches, week_start.isoformat(), now.isoformat()
+        )
+        counts["chunks"] += chunks
+        counts["users"] += items
     logger.info("weekly digests scheduled %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 

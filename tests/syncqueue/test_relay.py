@@ -335,10 +335,10 @@ def test_busy_claim_lock_refunds_the_reservation_and_raises_claim_busy(
 ):
     from core import redis as coordination
     from syncqueue import jobs, keys
-    from syncqueue.services import ClaimBusy, relay
+    from syncqueue.services import ClaimBusy, claim
 
     [UserFactory() for _ in range(10)]
-    monkeypatch.setattr(relay, "CLAIM_LOCK_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(claim, "CLAIM_LOCK_WAIT_SECONDS", 0.05)
     token = coordination.lock_acquire(keys.CLAIM_LOCK_KEY, ttl_seconds=30)
     assert token  # another claimer holds the lock
     window = budget.window_of(clock.now())
