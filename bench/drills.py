@@ -776,10 +776,143 @@ class Drills:
         )
 
     # ---------------------------------------------------------------- not implemented
+    def stub(self, path: str, body: dict | None = None) -> dict:
+        url = f"http://127.0.0.1:{self.layout.port('provider-stub')}{path}"
+        return self.http("POST" if body is not None else "GET", url, body=body)[1]
+
+    def kill_group(self, name: str) -> None:
+        """SIGKILL the worker and its pool at once, as the OOM killer or a lost host would."""
+        pid = self.stack.pid(name)
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+        self.layout.pid_file(name).unlink(missing_ok=True)
+
     def drill_worker_kill(self) -> Outcome:
+        outbox = self._worker_kill_outbox()
+        reminders = self._worker_kill_reminders()
         return Outcome(
-            False,
-            "not run: the drill (SIGKILL mid outbox batch and mid reminder fan-out) is not implemented yet",
+            outbox.passed and reminders.passed, f"{outbox.figures} | {reminders.figures}"
+        )
+
+    def _worker_kill_outbox(self) -> Outcome:
+        """A full batch (SYNC_BATCH_SIZE changes) is held by the provider when the sync worker
+        is SIGKILLed; after a restart every change must reach the provider exactly once."""
+        self.stub("/_control", {"reset": True})
+        self.stub("/_control", {"hold": "before_apply"})
+        code = (
+            "from django.conf import settings\n"
+            "from accounts.models import User\n"
+            "users = list(User.objects.filter(role='member').order_by('-id')[: settings.SYNC_BATCH_SIZE])\n"
+            "for user in users:\n"
+            "    user.name = f'drill {user.pk} {user.sync_version + 1}'\n"
+            "    user.save()\n"
+            "print('changed', len(users), min(u.pk for u in users))\n"
+        )
+        out = self.stack.manage("shell", "-c", code, capture=True)
+        match = re.search(r"changed (\d+) (\d+)", out)
+        changed, first_id = (int(match[1]), int(match[2])) if match else (0, 0)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and self.stub("/_state").get("held_now", 0) < 1:
+            time.sleep(0.2)
+        held = self.stub("/_state").get("held_now", 0)
+        self.kill_group("worker-sync")
+        killed_at = time.monotonic()
+        self.stub("/_control/release", {})  # the provider applies what it received
+        self.stack.start(self.stack.proc("worker-sync"))
+        self.stack.wait_ready(self.stack.proc("worker-sync"), timeout=120)
+        unsent = -1
+        converged = None
+        while time.monotonic() - killed_at < self.args.converge_seconds:
+            unsent = int(
+                self.sql(
+                    "primary",
+                    "SELECT COUNT(*) FROM syncqueue_outboxrecord "
+                    f"WHERE user_id >= {first_id} AND status NOT IN (2, 5)",
+                ).strip()
+            )
+            if unsent == 0:
+                converged = time.monotonic() - killed_at
+                break
+            time.sleep(5)
+        state = self.stub("/_state")
+        calls = int(
+            self.sql(
+                "primary",
+                "SELECT COUNT(*) FROM syncqueue_providercall "
+                f"WHERE created_at >= NOW() - INTERVAL {int(time.monotonic() - killed_at) + 120} SECOND",
+            ).strip()
+        )
+        passed = (
+            held >= 1
+            and converged is not None
+            and state.get("applied_twice", -1) == 0
+            and state.get("applies_total", 0) >= changed
+        )
+        return Outcome(
+            passed,
+            f"outbox: changes={changed} held_at_kill={held} converged_after_s="
+            f"{None if converged is None else round(converged)} (limit {self.args.converge_seconds:.0f}) "
+            f"unsent={unsent} provider applies={state.get('applies_total')} applied_twice="
+            f"{state.get('applied_twice')} replays={state.get('replays')} "
+            f"calls_received={state.get('counts')} calls_logged={calls}",
+        )
+
+    def _worker_kill_reminders(self) -> Outcome:
+        """An overdue-alert chunk (300 tasks) runs when the urgent worker is SIGKILLed; after
+        a restart every task must have exactly one alert (the ledger row written with the send)."""
+        ids = self.sql(
+            "primary",
+            "SELECT t.id FROM tasks_task t LEFT JOIN tasks_taskreminderledger l "
+            "ON l.task_id = t.id AND l.kind = 'overdue' "
+            "WHERE t.status IN ('pending', 'in_progress') AND t.due_date < NOW() - INTERVAL 1 DAY "
+            "AND l.id IS NULL ORDER BY t.id LIMIT 300",
+        ).split()
+        task_ids = [int(i) for i in ids]
+        code = (
+            "import uuid\n"
+            "from config.celery import app\n"
+            "job_id = str(uuid.uuid4())\n"
+            f"app.send_task('tasks.jobs.send_overdue_alerts_chunk', args=[{task_ids!r}], task_id=job_id)\n"
+            "print(job_id)\n"
+        )
+        out = self.stack.manage("shell", "-c", code, capture=True)
+        job_id = re.findall(r"^([0-9a-f]{8}-[0-9a-f-]{27})$", out, re.M)[0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.worker_log_count(
+            "worker-urgent", re.escape(job_id) + r"\] received"
+        ):
+            time.sleep(0.1)
+        time.sleep(0.5)  # in the middle of the chunk (300 sends take a few seconds)
+        id_list = ",".join(map(str, task_ids)) or "0"
+        sent_before = int(
+            self.sql(
+                "primary",
+                f"SELECT COUNT(*) FROM tasks_taskreminderledger WHERE kind = 'overdue' AND task_id IN ({id_list})",
+            ).strip()
+        )
+        self.kill_group("worker-urgent")
+        killed_at = time.monotonic()
+        self.stack.start(self.stack.proc("worker-urgent"))
+        self.stack.wait_ready(self.stack.proc("worker-urgent"), timeout=120)
+        sent = sent_before
+        converged = None
+        while time.monotonic() - killed_at < self.args.converge_seconds:
+            sent = int(
+                self.sql(
+                    "primary",
+                    f"SELECT COUNT(*) FROM tasks_taskreminderledger WHERE kind = 'overdue' AND task_id IN ({id_list})",
+                ).strip()
+            )
+            if sent == len(task_ids):
+                converged = time.monotonic() - killed_at
+                break
+            time.sleep(5)
+        passed = bool(task_ids) and converged is not None and 0 < sent_before < len(task_ids)
+        return Outcome(
+            passed,
+            f"reminders: chunk={len(task_ids)} sent_at_kill={sent_before} sent_after={sent} "
+            f"(ledger unique per task: never twice) complete_after_s="
+            f"{None if converged is None else round(converged)} (limit {self.args.converge_seconds:.0f})",
         )
 
     def drill_provider_outage(self) -> Outcome:
@@ -813,6 +946,12 @@ def main() -> int:
     parser.add_argument("drills", nargs="*", help=f"default: all, in order: {' '.join(ORDER)}")
     parser.add_argument("--rate", type=float, default=20.0, help="background req/s")
     parser.add_argument("--outage-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--converge-seconds",
+        type=float,
+        default=420.0,
+        help="worker-kill: how long work may take to complete after the kill (lease 300 s + tick)",
+    )
     args = parser.parse_args()
     names = args.drills or list(ORDER)
     unknown = sorted(set(names) - set(ORDER))

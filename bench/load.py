@@ -447,7 +447,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--capacity-seconds", type=float, default=10)
     parser.add_argument("--sustainable-seconds", type=float, default=30)
-    parser.add_argument("--mixed-seconds", type=float, default=60)
+    parser.add_argument("--mixed-seconds", type=float, default=120)
     parser.add_argument("--spike-seconds", type=float, default=30)
     parser.add_argument(
         "--sustainable-fraction",
