@@ -241,6 +241,29 @@ CELERY_TASK_EAGER_PROPAGATES = env.bool("CELERY_TASK_EAGER_PROPAGATES", default=
 CELERY_TASK_SOFT_TIME_LIMIT_SECONDS = env.int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", default=240)
 CELERY_TASK_TIME_LIMIT_SECONDS = env.int("CELERY_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600)
+
+
+def _queue_seconds(text: str) -> dict[str, int]:
+    """ "sync=300,reminders=420" -> {"sync": 300, "reminders": 420}; refuses anything else."""
+    parsed: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        queue, _, seconds = item.partition("=")
+        if not queue.strip() or not seconds.strip().isdigit() or int(seconds) <= 0:
+            raise ImproperlyConfigured(
+                f"CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS: bad item {item!r}"
+            )
+        parsed[queue.strip()] = int(seconds)
+    return parsed
+
+
+# A dead worker's unacknowledged jobs come back after this per queue (Redis broker,
+# config/broker.py), instead of CELERY_VISIBILITY_TIMEOUT_SECONDS. Each must exceed the longest
+# hard time limit plus the longest retry countdown of that queue's jobs (tests check it):
+# sync 240 s jobs and no countdowns; reminders 60 s chunks retried after up to 310 s; urgent
+# the 600 s stats reconcile.
+CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS = _queue_seconds(
+    env.str("CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS", default="sync=300,reminders=420,urgent=720")
+)
 # Publishing from a request (web, beat) gets the same budget as any other Redis call and no
 # reconnect loop; after a failure the process skips publishing for REDIS_BREAKER_SECONDS.
 CELERY_PUBLISH_TIMEOUT_SECONDS = env.float(

@@ -19,6 +19,11 @@ from syncqueue.models import OutboxBatch, ProviderCall
 
 logger = logging.getLogger(__name__)
 
+# ProviderCall.error of a call sent but not (yet) answered; it stays on a call whose worker
+# died mid-request: the provider may or may not have applied it (idempotency keys make a
+# resend safe).
+CALL_IN_FLIGHT = "in flight: no answer recorded"
+
 _clients: dict[tuple[str, float], httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -68,6 +73,12 @@ def provider_send_single(*, record: dict[str, Any], batch: OutboxBatch | None) -
 def _call(
     method: str, path: str, body: dict[str, Any], *, records: int, batch: OutboxBatch | None
 ) -> ProviderResponse:
+    endpoint = f"{method} {path if method == 'POST' else '/v1/users/{id}'}"
+    # Recorded (committed) before the request leaves: a worker killed mid-call still leaves
+    # the row, so the call log matches what the provider received. Filled in on the answer.
+    call = ProviderCall.objects.create(
+        endpoint=endpoint, batch=batch, records=records, error=CALL_IN_FLIGHT
+    )
     started = time.monotonic()
     response = ProviderResponse(outcome="error")
     try:
@@ -81,13 +92,8 @@ def _call(
     except httpx.HTTPError as exc:
         response.error = f"transport: {exc.__class__.__name__}: {exc}"
     duration_ms = int((time.monotonic() - started) * 1000)
-    ProviderCall.objects.create(
-        endpoint=f"{method} {path if method == 'POST' else '/v1/users/{id}'}",
-        batch=batch,
-        records=records,
-        status_code=response.status_code,
-        duration_ms=duration_ms,
-        error=response.error[:2000],
+    ProviderCall.objects.filter(pk=call.pk).update(
+        status_code=response.status_code, duration_ms=duration_ms, error=response.error[:2000]
     )
     logger.info(
         "sync provider call method=%s path=%s records=%s status=%s outcome=%s duration_ms=%s error=%s",

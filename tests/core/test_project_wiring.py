@@ -66,3 +66,33 @@ def test_every_beat_entry_names_a_registered_job():
         entry["task"] for entry in BEAT_SCHEDULE.values() if entry["task"] not in app.tasks
     )
     assert missing == []
+
+
+# Retry countdowns jobs compute themselves (not introspectable): tasks.jobs._backoff_seconds.
+CUSTOM_COUNTDOWN_SECONDS = {
+    "tasks.jobs.send_task_reminders_chunk": 310,
+    "tasks.jobs.send_overdue_alerts_chunk": 310,
+    "tasks.jobs.send_weekly_digests_chunk": 310,
+}
+
+
+def test_each_queue_visibility_timeout_exceeds_its_jobs_limits_and_countdowns():
+    """A worker holds an ETA job unacknowledged until due, and a running job until it ends:
+    a queue's visibility timeout below either would redeliver a job that is still alive."""
+    from django.conf import settings
+
+    app.loader.import_default_modules()
+    conf = app.conf
+    per_queue = conf.broker_transport_options["queue_visibility_timeouts"]
+    assert per_queue == settings.CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    assert conf.broker_transport == "config.broker:Transport"
+    for name, task in app.tasks.items():
+        if name.startswith("celery.") or name.startswith("tests."):
+            continue
+        queue = app.amqp.router.route({}, name)["queue"].name
+        timeout = per_queue.get(queue, conf.broker_transport_options["visibility_timeout"])
+        hard_limit = task.time_limit or conf.task_time_limit
+        countdown = CUSTOM_COUNTDOWN_SECONDS.get(name, 0)
+        if getattr(task, "autoretry_for", None) and getattr(task, "retry_backoff", False):
+            countdown = max(countdown, getattr(task, "retry_backoff_max", 600))
+        assert hard_limit + countdown < timeout, (name, queue, hard_limit, countdown, timeout)

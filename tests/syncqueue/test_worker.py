@@ -20,8 +20,9 @@ from django.utils import timezone
 from accounts.models import User
 from config.celery import app as celery_app
 from syncqueue import budget
+from syncqueue.client import CALL_IN_FLIGHT
 from syncqueue.jobs import push_outbox_batches
-from syncqueue.models import OutboxRecord, OutboxStatus
+from syncqueue.models import OutboxRecord, OutboxStatus, ProviderCall
 from syncqueue.services import outbox_push, outbox_reclaim_expired
 from tests.factories import UserFactory
 
@@ -144,6 +145,10 @@ def test_sigkilled_worker_mid_batch_loses_nothing_and_applies_nothing_twice(
         assert is_held, Path(log.name).read_text()[-3000:]
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
+        # The call the provider is holding is in the log although its worker died mid-call.
+        in_flight = ProviderCall.objects.filter(error=CALL_IN_FLIGHT)
+        assert in_flight.count() == 1
+        assert in_flight.get().records == 10
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -160,6 +165,8 @@ def test_sigkilled_worker_mid_batch_loses_nothing_and_applies_nothing_twice(
     snapshot = wall_stub.snapshot()
     assert snapshot["applies_total"] == 10 and snapshot["applied_twice"] == 0
     assert snapshot["replays"] == 10
+    # Every call the provider received is in the call log: the killed one and the resend.
+    assert ProviderCall.objects.count() == sum(wall_stub.counts.values()) + wall_stub.over_limit
     for user in User.objects.all():
         assert wall_stub.held_users[user.pk]["version"] == user.sync_version
         assert wall_stub.held_users[user.pk]["attributes"]["name"] == user.name

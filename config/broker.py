@@ -1,0 +1,50 @@
+"""The Redis broker transport, with a visibility timeout per queue.
+
+kombu's Redis transport redelivers a message a consumer took but never acknowledged (its
+worker was SIGKILLed or lost power) once it has been unacknowledged for `visibility_timeout`,
+one value for every queue. That value must exceed the longest job plus the longest retry
+countdown anywhere (a worker holds an ETA job unacknowledged until it is due), so short jobs of
+a dead worker used to wait an hour. Here each queue can have its own, shorter timeout
+(CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS): when a message is taken, its entry in kombu's
+unacked index is dated back by the difference, so the transport's own periodic sweep
+(`restore_visible`, under its mutex) redelivers it after the queue's timeout. Nothing else
+changes: acknowledgement, restore at shutdown and the keys are kombu's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.json import dumps
+
+
+class QoS(kombu_redis.QoS):
+    def append(self, message: Any, delivery_tag: str) -> None:
+        delivery = message.delivery_info
+        exchange, routing_key = delivery["exchange"], delivery["routing_key"]
+        score = time.time()
+        queue_seconds = self.channel.queue_visibility_timeouts.get(routing_key)
+        if queue_seconds and queue_seconds < self.visibility_timeout:
+            score -= self.visibility_timeout - queue_seconds
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: score}).hset(
+                self.unacked_key, delivery_tag, dumps([message._raw, exchange, routing_key])
+            ).execute()
+            virtual.QoS.append(self, message, delivery_tag)
+
+
+class Channel(kombu_redis.Channel):
+    QoS = QoS
+    #: queue name (Celery routes with routing key = queue name) -> seconds
+    queue_visibility_timeouts: dict[str, int] = {}  # kombu sets it per channel (options)
+    from_transport_options = (
+        *kombu_redis.Channel.from_transport_options,
+        "queue_visibility_timeouts",
+    )
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
