@@ -12,6 +12,7 @@ from django.db import transaction
 
 from config.celery import app as celery_app
 from core import redis as coordination
+from core.jobs import publish_breaker
 from posts import events, jobs, keys, metrics
 from posts.models import ListenerRun, Post, PostEvent, SitemapDocument
 from posts.services import post_create, post_publish
@@ -55,6 +56,9 @@ def _broker_unreachable() -> Iterator[None]:
         yield
     finally:
         celery_app.amqp._producer_pool = saved
+        # The in-thread worker shares this process's publish breaker, which the failed publish
+        # tripped; a real worker is another process. Close it as REDIS_BREAKER_SECONDS would.
+        publish_breaker.reset()
 
 
 def _skipped(listener: str) -> float:
