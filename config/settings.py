@@ -352,10 +352,14 @@ RATE_LIMITS = {
     "tasks": env.str("RATE_LIMIT_TASKS", default="60/m"),
     "auth": env.str("RATE_LIMIT_AUTH", default="10/m"),
     "default": env.str("RATE_LIMIT_DEFAULT", default="120/m"),
+    # Admin sign-in attempts (POST /admin/login/), per client IP and per username; one person
+    # never needs more, and a password guesser gets 5 tries then one per 3 minutes per account.
+    "admin_login_ip": env.str("RATE_LIMIT_ADMIN_LOGIN_IP", default="10/m"),
+    "admin_login_user": env.str("RATE_LIMIT_ADMIN_LOGIN_USER", default="5/15m"),
 }
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 # Scopes that refuse (503) rather than fall back to an in-process limiter when Redis is down.
-RATE_LIMIT_FAIL_CLOSED_SCOPES = {"auth"}
+RATE_LIMIT_FAIL_CLOSED_SCOPES = {"auth", "admin_login_ip", "admin_login_user"}
 
 # --------------------------------------------------------------------------- stats
 STATS_FRESH_SECONDS = env.int("STATS_FRESH_SECONDS", default=300)

@@ -7,9 +7,18 @@ from drf_spectacular.views import SpectacularAPIView
 from core import pages
 from core.docs import ApiDocsView
 from core.errors import api_not_found
+from core.throttling import limit_sign_in
 
 # Each app's urls.py spells out its full paths below /api/ (e.g. "v1/posts", "v2/posts").
 urlpatterns = [
+    # Before admin.site.urls, so this one answers /admin/login/ (the /ops/ sign-in too).
+    path(
+        "admin/login/",
+        limit_sign_in(
+            admin.site.login, ip_scope="admin_login_ip", username_scope="admin_login_user"
+        ),
+        name="admin-login-limited",
+    ),
     path("admin/", admin.site.urls),
     path("", pages.front_door, name="front-door"),
     path("problems", pages.problem_list, name="problem-list"),

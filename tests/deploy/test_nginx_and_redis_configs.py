@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
+def _get(
+    url: str, headers: dict[str, str] | None = None, *, data: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {}, data=data)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
@@ -112,6 +114,44 @@ def test_limit_req_admits_a_burst_of_60_per_client_ip(nginx_in_front):
     assert (
         _get(f"{nginx_in_front}/api/stats", {"X-Forwarded-For": "1.2.3.4, 203.0.113.77"})[0] == 429
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_endpoints_are_limited_per_client_ip_by_nginx(nginx_in_front, settings):
+    settings.RATE_LIMIT_ENABLED = False  # only nginx decides here (Django sees one peer)
+    url = f"{nginx_in_front}/api/v1/auth/token"
+    body = b'{"email": "nobody@example.com", "password": "wrong"}'
+
+    def attempt(ip: str) -> tuple[int, dict[str, str], bytes]:
+        headers = {"X-Forwarded-For": ip, "Content-Type": "application/json"}
+        return _get(url, headers, data=body)
+
+    statuses = [attempt("203.0.113.90")[0] for _ in range(10)]
+    assert statuses == [401] * 10  # a burst of 10 reaches Django (wrong password)
+    status, headers, payload = attempt("203.0.113.90")
+    assert status == 429
+    assert headers["Content-Type"] == "application/problem+json"
+    assert headers["Retry-After"] == "6"
+    assert b'"status":429' in payload
+    assert attempt("203.0.113.91")[0] == 401  # another client is unaffected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_sign_in_posts_are_limited_per_client_ip_by_nginx(nginx_in_front, settings):
+    settings.RATE_LIMIT_ENABLED = False
+    url = f"{nginx_in_front}/admin/login/"
+    client = {"X-Forwarded-For": "203.0.113.95"}
+    form = b"username=a%40example.com&password=wrong"
+    post = {**client, "Content-Type": "application/x-www-form-urlencoded"}
+    # The form itself is never limited.
+    assert {_get(url, client)[0] for _ in range(12)} == {200}
+    # POSTs: a burst of 10 reaches Django (CSRF refuses them there: 403), then nginx says 429.
+    statuses = [_get(url, post, data=form)[0] for _ in range(11)]
+    assert statuses[:10] == [403] * 10
+    status, headers, _ = _get(url, post, data=form)
+    assert (statuses[10], status) == (429, 429)
+    assert headers["Retry-After"] == "6"
+    assert _get(url, {**post, "X-Forwarded-For": "203.0.113.96"}, data=form)[0] == 403
 
 
 @pytest.mark.parametrize(
