@@ -117,8 +117,17 @@ _TYPES = (
         "token_revoked",
         401,
         "Token revoked",
-        "Every token of this user was revoked (POST /api/v1/auth/logout-all, or a password "
-        "change). Log in again.",
+        "Every token of this user was revoked (POST /api/v1/auth/logout-all, deactivation or a "
+        "password change), or this login was revoked after its refresh token was reused. "
+        "Log in again.",
+    ),
+    ProblemType(
+        "token_reused",
+        401,
+        "Refresh token reused",
+        "This refresh token was already exchanged for a new pair. A second use means a copy "
+        "exists somewhere else, so every token of this login (the newer ones included) is now "
+        "revoked. Log in again.",
     ),
     ProblemType(
         "token_reused",
