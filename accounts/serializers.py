@@ -16,11 +16,13 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from rest_framework import exceptions, serializers
 
 from accounts.models import User
 from core.serializers import StrictInputSerializer
 
+# Published as the fields' `pattern`; blank (which clears the value) is allowed besides.
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{2,30}$")
 
@@ -101,25 +103,30 @@ class _ProfileFieldsIn(StrictInputSerializer):
     """Profile attributes anyone may set on an account they may edit."""
 
     name = serializers.CharField(max_length=150, allow_blank=True, required=False)
-    timezone = serializers.CharField(max_length=64, allow_blank=True, required=False)
-    locale = serializers.CharField(max_length=16, allow_blank=True, required=False)
-    phone = serializers.CharField(max_length=32, allow_blank=True, required=False)
+    # Choices (not a free string) so the schema lists the zones a client may send.
+    timezone = serializers.ChoiceField(
+        choices=sorted(_time_zones()),
+        allow_blank=True,
+        required=False,
+        error_messages={"invalid_choice": "Unknown IANA time zone."},
+    )
+    locale = serializers.CharField(
+        max_length=16,
+        allow_blank=True,
+        required=False,
+        validators=[
+            RegexValidator(LOCALE_RE, message="Expected a locale such as 'en' or 'de-AT'.")
+        ],
+    )
+    phone = serializers.CharField(
+        max_length=32,
+        allow_blank=True,
+        required=False,
+        validators=[
+            RegexValidator(PHONE_RE, message="Expected digits, optionally starting with '+'.")
+        ],
+    )
     marketing_opt_in = serializers.BooleanField(required=False)
-
-    def validate_timezone(self, value: str) -> str:
-        if value and value not in _time_zones():
-            raise serializers.ValidationError("Unknown IANA time zone.")
-        return value
-
-    def validate_locale(self, value: str) -> str:
-        if value and not LOCALE_RE.match(value):
-            raise serializers.ValidationError("Expected a locale such as 'en' or 'de-AT'.")
-        return value
-
-    def validate_phone(self, value: str) -> str:
-        if value and not PHONE_RE.match(value):
-            raise serializers.ValidationError("Expected digits, optionally starting with '+'.")
-        return value
 
 
 class _OwnCredentialsIn(_ProfileFieldsIn):

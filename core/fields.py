@@ -15,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -198,3 +199,17 @@ def reject_unknown_parameters(params: Sequence[str], *, allowed: Sequence[str]) 
             title="Unknown query parameter",
             errors={name: ["Unknown parameter."] for name in unknown},
         )
+
+
+def _list_pattern(items: Sequence[str], *, most: int) -> str:
+    item = "(?:" + "|".join(re.escape(name) for name in sorted(items, key=len, reverse=True)) + ")"
+    return f"^{item}(?:,{item}){{0,{most - 1}}}$"
+
+
+def selection_patterns(policy: FieldPolicy) -> dict[str, str]:
+    """`{"fields": regex, "include": regex}`: the values `policy` accepts, for the schema."""
+    nested = [f"{name}.{sub}" for name, rel in policy.relations.items() for sub in rel.fields]
+    return {
+        "fields": _list_pattern([*policy.fields, *policy.relations, *nested], most=MAX_FIELDS),
+        "include": _list_pattern(list(policy.relations), most=MAX_INCLUDES),
+    }

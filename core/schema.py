@@ -15,7 +15,8 @@ so no view repeats these rules:
   `extend_schema(responses=problems(...))`.
 - Pagination parameters carry their bounds (`page` >= 1, `page_size` and `limit` 1..100),
   and every integer query parameter its 18-digit cap (core.params.is_plain_int).
-- Request bodies of `StrictInputSerializer`s say `additionalProperties: false`.
+- Request bodies of `StrictInputSerializer`s say `additionalProperties: false`, and their
+  integers the signed 64-bit range the JSON parser (core.parsers) accepts.
 - Descriptions come only from `extend_schema(description=...)`: a view's docstring is for
   maintainers and never leaks into the docs.
 """
@@ -32,6 +33,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions
 
 from core.errors import PROBLEM_CONTENT_TYPE
+from core.parsers import INT_MAX, INT_MIN
 from core.serializers import (
     CursorMetaOut,
     EnvelopeMetaOut,
@@ -107,6 +109,14 @@ class ApiAutoSchema(AutoSchema):
         if getattr(self, "_describing_response", False):
             return None
         return super()._get_paginator()
+
+    def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
+        schema = super()._map_serializer_field(field, direction, *args, **kwargs)
+        if direction == "request" and schema.get("type") == "integer":
+            # The JSON parser refuses integers outside a signed 64-bit range (400).
+            schema.setdefault("minimum", INT_MIN)
+            schema.setdefault("maximum", INT_MAX)
+        return schema
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
         schema = super()._map_basic_serializer(serializer, direction)

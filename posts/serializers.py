@@ -36,6 +36,25 @@ class PostV1Out(serializers.Serializer):
     tags = TagOut(many=True)
 
 
+class AuthorV2Out(serializers.Serializer):
+    """With `fields=author.name` (say), only the selected sub-fields are present."""
+
+    id = serializers.IntegerField(required=False)
+    name = serializers.CharField(required=False)
+
+
+class CategoryV2Out(serializers.Serializer):
+    id = serializers.IntegerField(required=False)
+    name = serializers.CharField(required=False)
+    slug = serializers.CharField(required=False)
+
+
+class TagV2Out(serializers.Serializer):
+    id = serializers.IntegerField(required=False)
+    name = serializers.CharField(required=False)
+    slug = serializers.CharField(required=False)
+
+
 class PostV2Out(serializers.Serializer):
     """Every field is optional: `?fields=` picks them; `?include=` swaps ids for objects."""
 
@@ -48,9 +67,9 @@ class PostV2Out(serializers.Serializer):
     author_id = serializers.IntegerField(required=False)
     category_id = serializers.IntegerField(required=False, allow_null=True)
     tag_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
-    author = AuthorOut(required=False, help_text="With ?include=author.")
-    category = CategoryOut(required=False, allow_null=True, help_text="With ?include=category.")
-    tags = TagOut(many=True, required=False, help_text="With ?include=tags.")
+    author = AuthorV2Out(required=False, help_text="With ?include=author.")
+    category = CategoryV2Out(required=False, allow_null=True, help_text="With ?include=category.")
+    tags = TagV2Out(many=True, required=False, help_text="With ?include=tags.")
     status = serializers.CharField(required=False, help_text="Editors and admins only.")
     created_at = serializers.DateTimeField(required=False, help_text="Editors and admins only.")
     view_count = serializers.IntegerField(required=False, help_text="Editors and admins only.")

@@ -16,12 +16,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.fields import reject_unknown_parameters
+from core.fields import reject_unknown_parameters, selection_patterns
 from core.schema import problems
 from core.views import LimitFirstMixin
 from posts import keys
 from posts.cache import cache_fetch
 from posts.queries import (
+    PUBLIC_POLICY,
     V2_DETAIL_PARAMS,
     V2_LIST_PARAMS,
     audience_of,
@@ -34,16 +35,18 @@ from posts.serializers import PostCreateIn, PostUpdateIn, PostV2Out
 from posts.services import post_create, post_delete, post_publish, post_update, post_view_record
 from posts.views.common import IsEditorOrReadOnly
 
+SELECTION_PATTERNS = selection_patterns(PUBLIC_POLICY)
 SELECTION_PARAMETERS = [
     OpenApiParameter(
         "fields",
-        OpenApiTypes.STR,
+        {"type": "string", "pattern": SELECTION_PATTERNS["fields"]},
         description="Comma-separated fields, e.g. `id,title,slug` or `id,author.name`. "
+        "Editors and admins may also select `status`, `created_at` and `view_count`. "
         "Unknown or non-public fields are a 400 listing the allowed ones.",
     ),
     OpenApiParameter(
         "include",
-        OpenApiTypes.STR,
+        {"type": "string", "pattern": SELECTION_PATTERNS["include"]},
         description="Relations to embed: `category`, `author`, `tags` (otherwise ids).",
     ),
 ]

@@ -53,6 +53,13 @@ READS: list[tuple[str, str, Callable[[World], dict[str, Any]], dict[str, str]]] 
     ("GET /api/v2/posts", "editor", lambda w: {}, {"fields": "id,title,status,view_count"}),
     ("GET /api/v2/posts/{id}", "anonymous", lambda w: {"id": w.published_post.pk}, ALL_INCLUDES),
     ("GET /api/v2/posts/{id}", "editor", lambda w: {"id": w.draft_post.pk}, ALL_INCLUDES),
+    # Sub-field selection: embedded objects carry only the selected sub-fields.
+    (
+        "GET /api/v2/posts/{id}",
+        "anonymous",
+        lambda w: {"id": w.published_post.pk},
+        {"fields": "id,author.name,category.slug,tags.id"},
+    ),
 ]
 
 

@@ -159,3 +159,42 @@ def test_a_strict_body_really_rejects_an_unknown_key(auth_client):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert set(response.json()["errors"]) == {"owner_id"}
+
+
+def _parameter(schema: dict, where: str, name: str) -> dict:
+    operation = dict(operations(schema))[where]
+    return next(p for p in operation["parameters"] if p["name"] == name)["schema"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "include"),
+    [("id,author.name", ""), ("id,title", "tags"), ("status", ""), ("id,tit", ""), ("", "x")],
+)
+def test_selection_patterns_accept_what_the_server_accepts(schema, api_client, fields, include):
+    fields_pattern = _parameter(schema, "GET /api/v2/posts", "fields")["pattern"]
+    include_pattern = _parameter(schema, "GET /api/v2/posts", "include")["pattern"]
+    documented = (not fields or re.match(fields_pattern, fields)) and (
+        not include or re.match(include_pattern, include)
+    )
+    response = api_client.get("/api/v2/posts", {"fields": fields, "include": include})
+    assert (response.status_code == 200) == bool(documented), response.content
+
+
+def test_request_integers_carry_the_parser_bounds(schema):
+    tag_ids = schema["components"]["schemas"]["PostCreateInRequest"]["properties"]["tag_ids"]
+    assert (tag_ids["items"]["minimum"], tag_ids["items"]["maximum"]) == (-(2**63), 2**63 - 1)
+
+
+def test_profile_fields_publish_their_formats(schema):
+    profile = schema["components"]["schemas"]["PatchedUserSelfUpdateInRequest"]["properties"]
+    # oneOf: the pattern, or blank (clears the value); exactly one matches any value.
+    locale, blank = profile["locale"]["oneOf"]
+    assert blank["maxLength"] == 0
+    assert re.match(locale["pattern"], "de-AT")
+    assert not re.match(locale["pattern"], "german!")
+    assert not re.match(locale["pattern"], "")
+    assert re.match(profile["phone"]["oneOf"][0]["pattern"], "+43 1 234")
+    zones = schema["components"]["schemas"]["TimezoneEnum"]["enum"]
+    assert "Europe/Vienna" in zones
+    assert len(zones) > 300
