@@ -130,13 +130,6 @@ _TYPES = (
         "revoked. Log in again.",
     ),
     ProblemType(
-        "token_reused",
-        401,
-        "Refresh token reused",
-        "A refresh token was used a second time. As it may have been stolen, every token of "
-        "that login was revoked; log in again.",
-    ),
-    ProblemType(
         "bad_authorization_header",
         401,
         "Malformed Authorization header",

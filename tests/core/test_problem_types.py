@@ -12,6 +12,7 @@ import pytest
 import rest_framework_simplejwt
 from rest_framework import exceptions as drf
 
+from core import problems
 from core.problems import PROBLEM_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,11 @@ def test_every_code_the_project_and_its_libraries_raise_has_a_page():
     assert "invalid_cursor" in codes and "token_not_valid" in codes  # the scan finds codes
     missing = sorted(codes - set(PROBLEM_TYPES))
     assert missing == [], f"add these problem codes to core/problems.py: {missing}"
+
+
+def test_each_code_is_in_the_catalog_once():
+    codes = [problem.code for problem in problems._TYPES]
+    assert sorted({c for c in codes if codes.count(c) > 1}) == []
 
 
 def _is_compact(raw: bytes) -> bool:
