@@ -1,17 +1,27 @@
 """GET /api/stats under load (`make bench-stats`): a benchmark, not a test.
 
-Starts its own Redis (deploy/redis/redis-coordination.conf), gunicorn (deploy/gunicorn.conf.py)
-and nginx (deploy/nginx/nginx.conf, rendered into a temp prefix), all on 127.0.0.1, loads
-users and orders into MariaDB database `--db-name`, then measures with wrk and a random
-client IP per request in X-Forwarded-For (127.0.0.1 is the trusted local proxy):
+Starts its own Redis (deploy/redis/redis-coordination.conf), the web server through
+`deploy/web` once per app server tried (gunicorn sync, gunicorn gthread, granian WSGI; the
+same worker count each), and nginx (deploy/nginx/nginx.conf, rendered into a temp prefix),
+all on 127.0.0.1; loads users and orders into MariaDB database `--db-name`; then measures with
+wrk and a random client IP per request in X-Forwarded-For (127.0.0.1 is the trusted proxy).
 
-  (a)  plain Django function view returning a constant, same middleware   gunicorn
-  (b0) /api/stats from cold (entry, LKG and lock flushed first)           gunicorn
-  (b)  /api/stats warm (the entry exists)                                  gunicorn
-  (b2) /api/stats through DRF's full dispatch (bench-only URL)            gunicorn
-  (c)  /api/stats via the deploy nginx config (microcache + limit_req)     nginx
+Per app server, in interleaved rounds (every row of every server once per round, so the load
+of a shared machine hits all rows alike):
+
+  (a0)   a plain function view, NO middleware (bench/statsbench/bare_settings.py): yardstick
+  (a)    the same view under /api/ with the project's middleware
+  (conv) the conventional design: django-redis cache-aside + django-ratelimit per client IP,
+         same middleware, same trusted-proxy client IP, same 60/min per IP
+  (b)    /api/stats warm
+
+With `--before-root DIR` (a checkout of an older commit) its gunicorn sync rows (a0) (a) (b)
+run in the same rounds, for the before/after overhead (a) - (a0). Then, once:
+
+  (b0) /api/stats from cold (entry, LKG and lock flushed first)          first server
+  (c)  /api/stats via the deploy nginx config (microcache + limit_req)   nginx -> first server
   (d)  nginx `return 200` of the same body behind the same real_ip + limit_req zone
-  (e)  naive DRF view running both aggregates per request                 gunicorn
+  (e)  naive DRF view running both aggregates per request (--naive-duration > 0)
 
 Prints req/s, p50/p99, status counts and the aggregate statements that reached MariaDB in
 each run; writes bench/results/stats.md. Full scale (the issue's): --users 1000000
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -41,6 +52,26 @@ BENCH_DIR = ROOT / "bench"
 VENV_BIN = ROOT / ".venv" / "bin"
 RESULTS = BENCH_DIR / "results" / "stats.md"
 AGGREGATES_KEY = "bench:aggregates"
+
+# App servers tried, all through deploy/web with the same WEB_WORKERS.
+SERVERS: dict[str, dict[str, str]] = {
+    "gunicorn sync": {"WEB_SERVER": "gunicorn", "GUNICORN_WORKER_CLASS": "sync"},
+    # 4 threads per worker: the sync path is short, threads mostly wait on Redis/MariaDB.
+    "gunicorn gthread": {
+        "WEB_SERVER": "gunicorn",
+        "GUNICORN_WORKER_CLASS": "gthread",
+        "GUNICORN_THREADS": "4",
+    },
+    "granian": {"WEB_SERVER": "granian"},
+}
+# (row, path, bare settings?) measured on every server, in this order within a round.
+ROWS = (
+    ("(a0)", "/bench/bare", True),
+    ("(a)", "/api/bench/constant", False),
+    ("(conv)", "/api/bench/conv", False),
+    ("(b)", "/api/stats", False),
+)
+BEFORE = "before: gunicorn sync"
 
 WRK_SCRIPT = r"""
 local pool = __POOL__
@@ -103,6 +134,8 @@ class RunResult:
     errors: dict[str, int]
     aggregates: int
     notes: list[str] = field(default_factory=list)
+    server: str = ""
+    row: str = ""
 
     @property
     def non_2xx(self) -> int:
@@ -167,9 +200,11 @@ class Bench:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="stats-bench-"))
         self.redis_port = free_port()
-        self.gunicorn_port = free_port()
         self.nginx_port = free_port()
         self.processes: list[subprocess.Popen] = []
+        # name -> base URL of each web server started (e.g. "granian" and "granian bare").
+        self.servers: dict[str, str] = {}
+        self.upstream_port = 0
         self.database_url = f"mysql://root@127.0.0.1:3306/{args.db_name}"
         self.env = {
             **os.environ,
@@ -190,11 +225,9 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "statsbench.settings",
             "PYTHONPATH": f"{ROOT}:{BENCH_DIR}",
-            "WEB_BIND": f"127.0.0.1:{self.gunicorn_port}",
             "GUNICORN_LOG_LEVEL": "warning",
+            "WEB_WORKERS": str(args.workers),
         }
-        if args.workers:
-            self.env["WEB_WORKERS"] = str(args.workers)
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
     # ------------------------------------------------------------------ setup
@@ -315,22 +348,34 @@ class Bench:
 
         return redis.Redis(host="127.0.0.1", port=self.redis_port, db=0, socket_timeout=5)
 
-    def start_gunicorn(self) -> None:
-        log_file = open(self.tmp / "gunicorn.log", "w")  # noqa: SIM115 (lives as long as the process)
+    def start_server(self, name: str, *, server: str, bare: bool, root: Path = ROOT) -> str:
+        """Start `deploy/web` of checkout `root` with app server `server` (SERVERS); `bare`
+        loads the no-middleware yardstick settings. Returns its base URL."""
+        port = free_port()
+        env = {
+            **self.env,
+            **SERVERS[server],
+            "WEB_BIND": f"127.0.0.1:{port}",
+            "BENCH_CODE_ROOT": str(root),
+            "PYTHONPATH": f"{root}:{BENCH_DIR}",
+            "VIRTUAL_ENV": str(VENV_BIN.parent),
+        }
+        if bare:
+            env["DJANGO_SETTINGS_MODULE"] = "statsbench.bare_settings"
+        log_file = open(self.tmp / f"{name.replace(' ', '-')}.log", "w")  # noqa: SIM115 (lives as long as the process)
         process = subprocess.Popen(
-            [
-                str(VENV_BIN / "gunicorn"),
-                "-c",
-                str(ROOT / "deploy" / "gunicorn.conf.py"),
-                "config.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
+            [str(root / "deploy" / "web")],
+            cwd=root,
+            env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(process)
-        wait_http(f"http://127.0.0.1:{self.gunicorn_port}/bench/constant")
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/bench/bare" if bare else f"{base}/api/bench/constant")
+        self.servers[name] = base
+        return base
 
     def start_nginx(self) -> None:
         prefix = self.tmp / "nginx"
@@ -343,7 +388,7 @@ class Bench:
         replacements = {
             "listen 80 backlog=4096;": f"listen 127.0.0.1:{self.nginx_port} backlog=4096;",
             "server 127.0.0.1:8000 max_fails=3 fail_timeout=10s;": (
-                f"server 127.0.0.1:{self.gunicorn_port} max_fails=0;"
+                f"server 127.0.0.1:{self.upstream_port} max_fails=0;"
             ),
             "        location / {": (
                 "        location = /bench/return200 {\n"
@@ -376,7 +421,7 @@ class Bench:
 
     def stats_body(self) -> str:
         with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.gunicorn_port}/api/stats", timeout=30
+            f"http://127.0.0.1:{self.upstream_port}/api/stats", timeout=30
         ) as response:
             return response.read().decode()
 
@@ -453,75 +498,106 @@ class Bench:
         seeding["reconcile_seconds"] = counters[0]
         refresh_counters = counters[1:]
         self.start_redis()
-        self.start_gunicorn()
         args = self.args
-        gunicorn = f"http://127.0.0.1:{self.gunicorn_port}"
-        nginx = f"http://127.0.0.1:{self.nginx_port}"
+        servers = [name.strip() for name in args.servers.split(",") if name.strip()]
+        for server in servers:
+            self.start_server(server, server=server, bare=False)
+            self.start_server(f"{server} bare", server=server, bare=True)
+        if args.before_root:
+            root = Path(args.before_root).resolve()
+            self.start_server(BEFORE, server="gunicorn sync", bare=False, root=root)
+            self.start_server(f"{BEFORE} bare", server="gunicorn sync", bare=True, root=root)
+            servers.append(BEFORE)
         # Warm-up (not reported): every worker imports its views and opens its connections.
-        for path in ("/bench/constant", "/bench/stats-drf"):
-            self.wrk(label="warm-up", url=f"{gunicorn}{path}", seconds=2, connections=16)
-        results = [
-            self.wrk(
-                label="(a) Django constant view",
-                url=f"{gunicorn}/bench/constant",
-                seconds=args.short_duration,
-                connections=args.connections,
-            )
-        ]
+        for server in servers:
+            for row, path, bare in ROWS:
+                if server == BEFORE and row == "(conv)":
+                    continue
+                base = self.servers[f"{server} bare" if bare else server]
+                self.wrk(label="warm-up", url=f"{base}{path}", seconds=2, connections=16)
+        results: list[RunResult] = []
+        for round_number in range(1, args.rounds + 1):
+            for server in servers:
+                for row, path, bare in ROWS:
+                    if server == BEFORE and row == "(conv)":
+                        continue  # the conventional view is the same code before and after
+                    base = self.servers[f"{server} bare" if bare else server]
+                    result = self.wrk(
+                        label=f"{row} {server} round {round_number}",
+                        url=f"{base}{path}",
+                        seconds=args.short_duration,
+                        connections=args.connections,
+                    )
+                    result.server, result.row = server, row
+                    results.append(result)
+        first = self.servers[servers[0]]
+        self.upstream_port = int(first.rsplit(":", 1)[1])
         # From cold: no entry, no LKG, no lock; exactly one pair of aggregates expected.
         self.redis().flushdb()
-        results.append(
-            self.wrk(
-                label="(b0) /api/stats via gunicorn, from cold",
-                url=f"{gunicorn}/api/stats",
-                seconds=args.duration,
-                connections=args.connections,
-            )
+        cold = self.wrk(
+            label=f"(b0) /api/stats from cold, {servers[0]}",
+            url=f"{first}/api/stats",
+            seconds=args.duration,
+            connections=args.connections,
         )
-        results.append(
-            self.wrk(
-                label="(b) /api/stats via gunicorn, warm",
-                url=f"{gunicorn}/api/stats",
-                seconds=args.short_duration,
-                connections=args.connections,
-            )
-        )
-        results.append(
-            self.wrk(
-                label="(b2) /api/stats through DRF dispatch",
-                url=f"{gunicorn}/bench/stats-drf",
-                seconds=args.short_duration,
-                connections=args.connections,
-            )
-        )
+        cold.server, cold.row = servers[0], "(b0)"
+        results.append(cold)
         self.start_nginx()
-        results.append(
-            self.wrk(
-                label="(c) /api/stats via nginx microcache",
-                url=f"{nginx}/api/stats",
-                seconds=args.duration,
+        nginx = f"http://127.0.0.1:{self.nginx_port}"
+        for row, label, path, seconds in (
+            (
+                "(c)",
+                f"/api/stats via nginx microcache -> {servers[0]}",
+                "/api/stats",
+                args.duration,
+            ),
+            (
+                "(d)",
+                "nginx return 200 (real_ip + limit_req)",
+                "/bench/return200",
+                args.short_duration,
+            ),
+        ):
+            result = self.wrk(
+                label=f"{row} {label}",
+                url=f"{nginx}{path}",
+                seconds=seconds,
                 connections=args.connections,
             )
-        )
-        results.append(
-            self.wrk(
-                label="(d) nginx return 200 (real_ip + limit_req)",
-                url=f"{nginx}/bench/return200",
-                seconds=args.short_duration,
-                connections=args.connections,
-            )
-        )
+            result.server, result.row = "nginx", row
+            results.append(result)
         if args.naive_duration > 0:
-            results.append(
-                self.wrk(
-                    label="(e) naive DRF view, aggregates per request",
-                    url=f"{gunicorn}/bench/naive",
-                    seconds=args.naive_duration,
-                    connections=args.naive_connections,
-                    timeout_seconds=60,
-                )
+            naive = self.wrk(
+                label="(e) naive DRF view, aggregates per request",
+                url=f"{first}/bench/naive",
+                seconds=args.naive_duration,
+                connections=args.naive_connections,
+                timeout_seconds=60,
             )
+            naive.server, naive.row = servers[0], "(e)"
+            results.append(naive)
         return results, seeding, refresh, refresh_counters
+
+
+def _combined(runs: list[RunResult]) -> dict[str, float]:
+    """One row from its rounds: summed requests over summed time, median p50/p99."""
+    seconds = sum(r.seconds for r in runs)
+    return {
+        "rps": sum(r.requests for r in runs) / seconds if seconds else 0.0,
+        "p50": statistics.median(r.p50_ms for r in runs),
+        "p99": statistics.median(r.p99_ms for r in runs),
+        "non_2xx": sum(r.non_2xx for r in runs),
+        "errors": sum(sum(r.errors.values()) for r in runs),
+        "rounds": len(runs),
+    }
+
+
+def overhead_us(*, with_middleware: float, bare: float) -> float:
+    """(a) - (a0) per request, in CPU µs: the difference of the time per request at
+    saturation (1 / req/s) times the cores it ran on (wrk shares them: an upper bound)."""
+    if not with_middleware or not bare:
+        return math.nan
+    return (1 / with_middleware - 1 / bare) * 1e6 * (os.cpu_count() or 1)
 
 
 def report(
@@ -531,13 +607,19 @@ def report(
     refresh_counters: list[float],
     args: argparse.Namespace,
 ) -> str:
-    by_key = {result.label.split()[0]: result for result in results}
+    grouped: dict[tuple[str, str], list[RunResult]] = {}
+    for r in results:
+        grouped.setdefault((r.server, r.row), []).append(r)
+    rows = {key: _combined(runs) for key, runs in grouped.items()}
+    servers = list(dict.fromkeys(r.server for r in results if r.row in ("(a0)", "(a)", "(b)")))
     lines = [
         "# GET /api/stats benchmark",
         "",
         f"- Date (UTC): {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}; "
-        f"host: {os.cpu_count()} CPUs (shared with wrk); load average at the end "
-        f"{os.getloadavg()[0]:.1f} (other work on the machine skews every figure)",
+        f"host: {os.cpu_count()} CPUs shared with wrk; load average at the start "
+        f"{args.load_at_start:.1f}, at the end {os.getloadavg()[0]:.1f} (other work on the "
+        "machine skews every absolute figure; the rows of one round ran back to back, so "
+        "compare ratios)",
         f"- Command: `{' '.join(sys.argv)}`",
         f"- Data: {int(seeding['users']):,} users, {int(seeding['orders']):,} orders"
         + (f" (seeded in {seeding['seed_seconds']:.1f} s)" if "seed_seconds" in seeding else ""),
@@ -547,11 +629,68 @@ def report(
         "- Refresh with STATS_SOURCE=counters (one read of 96 counter rows, 3 runs): "
         + ", ".join(f"{x * 1000:.1f} ms" for x in refresh_counters)
         + f"; the reconcile (recount + correction) took {seeding['reconcile_seconds']:.1f} s",
-        f"- wrk: {args.wrk_threads} threads, random X-Forwarded-For from a pool of "
-        f"{args.ip_pool:,} IPs, trusted local proxy 127.0.0.1; gunicorn sync workers: "
-        f"{args.workers or 'default (2 x CPUs + 1)'}; microcache max-age "
-        f"{args.microcache_seconds} s",
+        f"- wrk: {args.wrk_threads} threads, {args.connections} connections, random "
+        f"X-Forwarded-For from a pool of {args.ip_pool:,} IPs, trusted local proxy 127.0.0.1; "
+        f"{args.workers} workers per server (deploy/web); {args.rounds} interleaved rounds of "
+        f"{args.short_duration} s per row; microcache max-age {args.microcache_seconds} s"
+        + (f"; before = `{args.before_label}`" if args.before_root else ""),
         "",
+        "| server | row | req/s | p50 ms | p99 ms | non-2xx | socket errors |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (server, row), c in rows.items():
+        lines.append(
+            f"| {server} | {row} | {c['rps']:,.0f} | {c['p50']:.2f} | {c['p99']:.2f} "
+            f"| {c['non_2xx']:,} | {c['errors']:,} |"
+        )
+
+    def rps(server: str, row: str) -> float:
+        return rows.get((server, row), {}).get("rps", 0.0)
+
+    lines += ["", "## Per-request overhead of the middleware, (a) - (a0)", ""]
+    for server in servers:
+        lines.append(
+            f"- {server}: {overhead_us(with_middleware=rps(server, '(a)'), bare=rps(server, '(a0)')):.0f} µs"
+        )
+    lines += ["", "## Targets", ""]
+    sync = "gunicorn sync"
+    chosen = args.chosen or servers[0]
+    if rps(sync, "(conv)") and rps(chosen, "(b)"):
+        lines.append(
+            f"- /api/stats on {chosen} / (conv) on gunicorn sync = "
+            f"{rps(chosen, '(b)') / rps(sync, '(conv)'):.2f} (target >= 1.5)"
+        )
+    for server in servers:
+        if rps(server, "(conv)") and rps(server, "(b)"):
+            lines.append(
+                f"- {server}: (b) / (conv) = {rps(server, '(b)') / rps(server, '(conv)'):.2f} "
+                f"(target >= 1.3); (b) / (a0) = {rps(server, '(b)') / rps(server, '(a0)'):.2f} "
+                f"(target >= 0.75 on gunicorn sync); (b) p99 "
+                f"{rows[(server, '(b)')]['p99']:.1f} ms (target <= 50); (b) non-2xx "
+                f"{rows[(server, '(b)')]['non_2xx']}"
+            )
+    if rps(BEFORE, "(b)"):
+        lines.append(
+            f"- before -> after on gunicorn sync: (b) {rps(BEFORE, '(b)'):,.0f} -> "
+            f"{rps(sync, '(b)'):,.0f} req/s; (a) {rps(BEFORE, '(a)'):,.0f} -> "
+            f"{rps(sync, '(a)'):,.0f} req/s"
+        )
+    b0 = grouped.get((servers[0], "(b0)"), [None])[0]
+    if b0:
+        lines.append(
+            f"- From cold, (b0) reached MariaDB with {b0.aggregates} aggregate statements in "
+            f"{b0.seconds:.0f} s (target: exactly one pair = 2); its 503s are the cold waiters "
+            "that found no LKG within STATS_COLD_WAIT_MS while the first computation ran"
+        )
+    c = grouped.get(("nginx", "(c)"), [None])[0]
+    d = grouped.get(("nginx", "(d)"), [None])[0]
+    if c and d:
+        lines.append(
+            f"- (c) / (d) = {c.rps / d.rps:.2f} (target >= 0.5); (c) {c.rps:,.0f} req/s "
+            f"(target >= 8,400); p99 {c.p99_ms:.1f} ms (target <= 20 ms); 5xx {c.server_errors}"
+        )
+    lines += ["", "<details><summary>Every run</summary>", ""]
+    lines += [
         "| run | target | conns | req/s | p50 ms | p99 ms | non-2xx | 5xx | socket errors "
         "| aggregate stmts |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
@@ -562,30 +701,7 @@ def report(
             f"| {r.label} | `{r.target}` | {r.connections} | {r.rps:,.0f} | {r.p50_ms:.2f} "
             f"| {r.p99_ms:.2f} | {r.non_2xx} | {r.server_errors} | {errors} | {r.aggregates} |"
         )
-    lines += ["", "## Targets", ""]
-    a, b0, b, c, d = (by_key.get(k) for k in ("(a)", "(b0)", "(b)", "(c)", "(d)"))
-    if a and b:
-        lines.append(
-            f"- (b) / (a) = {b.rps / a.rps:.2f} (target >= 0.75); (b) p99 {b.p99_ms:.1f} ms "
-            f"(target <= 50 ms at 64 connections)"
-        )
-    if b0:
-        lines.append(
-            f"- From cold, (b0) reached MariaDB with {b0.aggregates} aggregate statements in "
-            f"{b0.seconds:.0f} s (target: exactly one pair = 2); its 503s are the cold waiters "
-            "that found no LKG within STATS_COLD_WAIT_MS while the first computation ran"
-        )
-    if c and d:
-        lines.append(
-            f"- (c) / (d) = {c.rps / d.rps:.2f} (target >= 0.5); (c) {c.rps:,.0f} req/s "
-            f"(target >= 8,400); p99 {c.p99_ms:.1f} ms (target <= 20 ms); 5xx {c.server_errors}"
-        )
-    b2 = by_key.get("(b2)")
-    if b and b2:
-        lines.append(
-            f"- View choice: dispatch bypass {b.rps:,.0f} req/s vs full DRF dispatch "
-            f"{b2.rps:,.0f} req/s ({(b.rps / b2.rps - 1) * 100:+.0f}%)"
-        )
+    lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 
@@ -594,16 +710,24 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=3_000_000)
     parser.add_argument("--db-name", default="bench_stats")
-    parser.add_argument("--duration", type=int, default=30, help="seconds for (b) and (c)")
-    parser.add_argument("--short-duration", type=int, default=15, help="seconds for (a) (b2) (d)")
-    parser.add_argument("--naive-duration", type=int, default=10, help="0 skips (e)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds for (b0) and (c)")
+    parser.add_argument(
+        "--short-duration", type=int, default=10, help="seconds per row and round, and (d)"
+    )
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated SERVERS")
+    parser.add_argument("--chosen", default="", help="the production server (default: first)")
+    parser.add_argument("--before-root", default="", help="checkout of the 'before' commit")
+    parser.add_argument("--before-label", default="", help="what --before-root holds")
+    parser.add_argument("--naive-duration", type=int, default=0, help="0 skips (e)")
     parser.add_argument("--naive-connections", type=int, default=8)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=min(4, os.cpu_count() or 2))
-    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0: default)")
+    parser.add_argument("--workers", type=int, default=4, help="workers per server")
     parser.add_argument("--ip-pool", type=int, default=262_144)
     parser.add_argument("--microcache-seconds", type=int, default=5)
     args = parser.parse_args()
+    args.load_at_start = os.getloadavg()[0]
     sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
     bench = Bench(args)
     try:

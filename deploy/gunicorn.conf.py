@@ -20,7 +20,9 @@ bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 # Sync workers: every request is short (one Redis round trip on the hot path); a worker per
 # core plus headroom for the ones waiting on the database.
 workers = int(os.environ.get("WEB_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
-worker_class = "sync"
+# sync unless measured otherwise (bench/stats_bench.py compares sync, gthread and granian).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT_SECONDS", "30"))
 graceful_timeout = 30
 # nginx keeps upstream connections alive; sync workers still answer one request at a time.

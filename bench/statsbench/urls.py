@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db.backends.signals import connection_created
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -21,12 +20,9 @@ from rest_framework.views import APIView
 from core import redis as coordination
 from stats.services import stats_compute
 from stats.views import StatsView
+from statsbench.views import constant_view, conventional_view
 
 AGGREGATES_KEY = "bench:aggregates"
-CONSTANT_BODY = (
-    b'{"users":1000000,"orders":"250000000.00","orders_count":3000000,'
-    b'"generated_at":"2026-01-01T00:00:00Z"}'
-)
 
 
 def _count_aggregates(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -41,11 +37,6 @@ def _install_counter(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 
 connection_created.connect(_install_counter, weak=False)
-
-
-def constant_view(request: HttpRequest) -> HttpResponse:
-    """(a) a plain Django function view returning a constant, through the same middleware."""
-    return HttpResponse(CONSTANT_BODY, content_type="application/json")
 
 
 class StatsViaDrfView(StatsView):
@@ -70,6 +61,9 @@ class NaiveStatsView(APIView):
 
 urlpatterns = [
     path("bench/constant", constant_view),
+    # Under /api/: the project's API pipeline, as /api/stats gets it.
+    path("api/bench/constant", constant_view),
+    path("api/bench/conv", conventional_view),
     path("bench/stats-drf", StatsViaDrfView.as_view()),
     path("bench/naive", NaiveStatsView.as_view()),
     path("", include("config.urls")),
