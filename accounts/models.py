@@ -103,7 +103,30 @@ class User(AbstractBaseUser, PermissionsMixin):
             if name in self.__dict__  # deferred fields aren't loaded and can't have changed here
         }
 
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        """A user built from the cached access state (accounts.auth_cache) defers every other
+        column: the first one read loads them all in one query, not one query per column."""
+        deferred = self.get_deferred_fields()
+        if fields is not None and deferred and set(fields) <= deferred:
+            fields = sorted(deferred)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is not None:
+            loaded = set(fields)
+            baseline = getattr(self, "_loaded_tracked", {})
+            for name in settings.SYNC_TRACKED_FIELDS:
+                if name in loaded:
+                    baseline[name] = getattr(self, name)
+            self._loaded_tracked = baseline
+
     def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            # Role, is_active or is_superuser may change: authentication reads them from the
+            # database again once this commits (accounts.auth_cache).
+            from accounts.auth_cache import auth_state_changed
+
+            auth_state_changed(user_id=self.pk, using=kwargs.get("using") or "default")
         self.is_staff = self.role == self.Role.ADMIN
         is_creation = self._state.adding
         if not is_creation and kwargs.get("update_fields") is None:

@@ -106,6 +106,9 @@ def token_family_revoke(*, family_id: str, reason: str) -> int:
     )
     if changed:
         logger.warning("token family revoked family=%s reason=%s", family_id, reason)
+        from accounts.auth_cache import family_revoked_mark
+
+        family_revoked_mark(family_id=family_id)
     return changed
 
 
@@ -202,6 +205,10 @@ def tokens_revoke_all(*, user: Any) -> int:
     user.token_version = (
         user_model.objects.using("default").values_list("token_version", flat=True).get(pk=user.pk)
     )
+    from accounts.auth_cache import auth_state_changed
+
+    # Before the response: the next request reads the new token_version.
+    auth_state_changed(user_id=user.pk)
     return len(outstanding_ids)
 
 

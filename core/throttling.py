@@ -42,8 +42,14 @@ class ScopedRateThrottle(BaseThrottle):
         if not settings.RATE_LIMIT_ENABLED:
             return True
         scope = getattr(view, "throttle_scope", None) or "default"
+        subject = subject_for(request)
+        # Authentication may have decided it already, in its own round trip (accounts).
+        prefetched = getattr(request, "prefetched_rate_limit", None)
         try:
-            decision = rate_limit_check(scope=scope, subject=subject_for(request))
+            if prefetched is not None and prefetched[:2] == (scope, subject):
+                decision = prefetched[2]
+            else:
+                decision = rate_limit_check(scope=scope, subject=subject)
         except LimiterUnavailable:
             raise ServiceUnavailable(
                 "Rate limiting is unavailable; try again shortly.",
