@@ -86,6 +86,7 @@ lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 fmt: $(VENV)/.test
 	$(VENV)/bin/ruff check --fix .

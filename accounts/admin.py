@@ -38,7 +38,8 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         user = self.instance
         if user.pk and user.role == User.Role.ADMIN and user.is_active:
             leaves_admins = (
@@ -135,13 +136,15 @@ class UserAdmin(DjangoUserAdmin):
     def _is_own(request: HttpRequest, obj: Any) -> bool:
         return obj is not None and obj.pk == request.user.pk
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if self._is_own(request, obj):
             kwargs["form"] = OwnUserEditForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        fieldsets = super().get_fieldsets(request, obj)
+        fieldsets: Any = super().get_fieldsets(request, obj)
         if self._is_own(request, obj):
             own = (None, {"fields": ("email", "current_password", "password")})
             fieldsets = (own, *fieldsets[1:])

@@ -143,7 +143,8 @@ class User(AbstractBaseUser, PermissionsMixin):
             changed = [name for name in changed if name in set(update_fields)]
         # set_password() keeps the raw value until the save; Django's own rehash on login
         # (check_password's setter) clears it first, so an upgraded hash revokes nothing.
-        is_password_change = not is_creation and self._password is not None
+        # (`_password` is AbstractBaseUser's own attribute; the stubs leave it out.)
+        is_password_change = not is_creation and getattr(self, "_password", None) is not None
         if not changed and not is_password_change:
             super().save(*args, **kwargs)
             return

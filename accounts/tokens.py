@@ -122,7 +122,8 @@ def refresh_rotate(*, raw: str) -> dict[str, str]:
     was revoked, whose token_version is stale, or whose user is inactive is refused (401).
     """
     try:
-        refresh = RefreshToken(raw)  # signature, expiry, type, blacklist
+        # simplejwt annotates the argument as Token; it takes the encoded string.
+        refresh = RefreshToken(raw)  # type: ignore[arg-type]  # signature, expiry, type, blacklist
     except TokenError as exc:
         if _is_replay(raw):
             raise TokenReused(REUSED_DETAIL) from None
@@ -157,7 +158,8 @@ def _is_replay(raw: str) -> bool:
     """simplejwt refused `raw`; True (and its family revoked) if that was because it is a
     well-signed, unexpired refresh token that was already rotated."""
     try:
-        payload = UntypedToken(raw).payload  # signature and expiry, not the blacklist
+        # signature and expiry, not the blacklist; the stubs type the argument as Token
+        payload = UntypedToken(raw).payload  # type: ignore[arg-type]
     except TokenError:
         return False
     jti = payload.get(jwt_settings.JTI_CLAIM)
@@ -178,7 +180,7 @@ def token_verify(*, raw: str) -> None:
     """Raise AuthenticationFailed unless `raw` (access or refresh) is valid, not blacklisted,
     and carries its user's current token_version."""
     try:
-        token = UntypedToken(raw)
+        token = UntypedToken(raw)  # type: ignore[arg-type]  # the encoded string, as above
     except TokenError as exc:
         raise _invalid(str(exc)) from None
     jti = token.get(jwt_settings.JTI_CLAIM)

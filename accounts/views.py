@@ -36,7 +36,7 @@ from accounts.services import (
 )
 from accounts.tokens import refresh_rotate, token_pair_for, token_verify
 from core.schema import problems
-from core.views import LimitFirstMixin
+from core.views import LimitFirstMixin, authenticated_user
 
 # Wording for the problems whose meaning is particular to accounts.
 PROBLEM_WORDING = {
@@ -169,7 +169,7 @@ class LogoutAllView(LimitFirstMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def post(self, request: Request) -> Response:
-        revoked = user_logout_all(user=request.user)
+        revoked = user_logout_all(user=authenticated_user(request.user))
         return Response({"refresh_tokens_revoked": revoked})
 
 
@@ -233,17 +233,20 @@ class _UserDetailBase(LimitFirstMixin, GenericAPIView):
     queryset = User.objects.none()
 
     def target(self, request: Request, pk: int | None) -> User:
+        viewer = authenticated_user(request.user)
         if pk is None:
-            return request.user
-        return user_get_visible(user_id=pk, viewer=request.user)
+            return viewer
+        return user_get_visible(user_id=pk, viewer=viewer)
 
     def _retrieve(self, request: Request, pk: int | None) -> Response:
         return Response(UserOut(self.target(request, pk)).data)
 
     def _update(self, request: Request, pk: int | None) -> Response:
         user = self.target(request, pk)
-        context = {"user": user, "is_self": user.pk == request.user.pk}
-        if request.user.is_admin:
+        viewer = authenticated_user(request.user)
+        context = {"user": user, "is_self": user.pk == viewer.pk}
+        serializer: UserAdminUpdateIn | UserSelfUpdateIn
+        if viewer.is_admin:
             serializer = UserAdminUpdateIn(data=request.data, context=context)
         else:
             serializer = UserSelfUpdateIn(data=request.data, context=context)
@@ -260,7 +263,8 @@ class _UserDetailBase(LimitFirstMixin, GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-_UPDATE_DOC = {
+# extend_schema keyword arguments shared by PATCH and PUT, and by both DELETEs.
+_UPDATE_DOC: dict[str, Any] = {
     "tags": ["users"],
     "request": UserSelfUpdateIn,
     "description": (
@@ -270,7 +274,7 @@ _UPDATE_DOC = {
     ),
     "responses": {200: UserOut, **problems(409, descriptions=PROBLEM_WORDING)},
 }
-_DELETE_DOC = {
+_DELETE_DOC: dict[str, Any] = {
     "tags": ["users"],
     "summary": "Deactivate the user and revoke every token",
     "description": (

@@ -22,6 +22,8 @@ from kombu.utils.json import dumps
 
 
 class QoS(kombu_redis.QoS):
+    channel: Channel  # always the Channel below (Channel.QoS), which carries the timeouts
+
     def append(self, message: Any, delivery_tag: str) -> None:
         delivery = message.delivery_info
         exchange, routing_key = delivery["exchange"], delivery["routing_key"]

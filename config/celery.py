@@ -85,7 +85,7 @@ def _configure() -> None:
         # Embedded mode: jobs run inline, but Celery still builds a producer for each eager
         # apply_async; the in-memory transport keeps that from resolving `amqp://localhost`
         # (and from logging kombu's "No hostname was supplied"). Workers and beat refuse it.
-        app.conf.broker_url = "memory://localhost/"
+        app.conf.update(broker_url="memory://localhost/")
     if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         # kombu's Redis transport plus a visibility timeout per queue (config/broker.py); the
         # sweep that redelivers a dead worker's jobs runs every ~10 s instead of ~100 s.

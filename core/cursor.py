@@ -262,7 +262,7 @@ def keyset_page(
 
 
 def cursor_meta(*, page: KeysetPage, binding: str, limit: int) -> dict[str, Any]:
-    """The meta block a cursor-paginated response sets on `response.envelope_meta`."""
+    """The meta block a cursor-paginated response passes to `EnvelopeResponse(meta=...)`."""
     return {"cursor": page.cursors(binding=binding), "limit": limit}
 
 

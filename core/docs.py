@@ -18,7 +18,9 @@ from rest_framework.request import Request
 class ApiDocsView(SpectacularSwaggerSplitView):
     template_name = "core/api_docs.html"
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    # A plain HttpResponse on purpose (a DRF Response would go through the HTML renderer);
+    # APIView's stubs type OPTIONS as returning Response, and disagree with View's on `request`.
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
         # DRF's OPTIONS renders metadata through this view's HTML renderer, which has no
         # template for it (a 500); the page has nothing to describe beyond its methods.
         return HttpResponse(status=204, headers={"Allow": ", ".join(self.allowed_methods)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -31,6 +31,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Rendered exactly like DRF's JSONRenderer (COMPACT_JSON, UNICODE_JSON), so a problem reads the
 # same whichever layer answered it.
 COMPACT_JSON = {"separators": (",", ":"), "ensure_ascii": False}
+
+_R = TypeVar("_R", bound=HttpResponse)
 
 
 class DomainError(Exception):
@@ -138,7 +140,7 @@ def problem_body(
     }
 
 
-def _finish(response: HttpResponse, status: int, headers: dict[str, str] | None) -> HttpResponse:
+def _finish(response: _R, status: int, headers: dict[str, str] | None) -> _R:
     for name, value in (headers or {}).items():
         response[name] = value
     if status in (429, 503):
@@ -229,10 +231,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             status=413, code="payload_too_large", detail="Request body is too large."
         )
     elif isinstance(exc, DjangoValidationError):
-        detail = (
+        messages = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-        exc = drf.ValidationError(detail)
+        exc = drf.ValidationError(messages)
 
     if not isinstance(exc, drf.APIException):
         return None  # a real bug: Django's handler500 answers without leaking anything
@@ -246,10 +248,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             detail="The request has invalid fields; see errors.",
             errors=errors,
         )
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-    if isinstance(exc, drf.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    # Set by the authentication classes on NotAuthenticated/AuthenticationFailed.
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    # Throttled sets `wait` in __init__; the DRF stubs leave the attribute out.
+    wait: float | None = getattr(exc, "wait", None) if isinstance(exc, drf.Throttled) else None
+    if wait is not None:
+        headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     extra_headers = getattr(exc, "headers", None)
     if isinstance(extra_headers, dict):
         headers.update(extra_headers)
@@ -259,7 +265,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         code = str(exc.detail.get("code", exc.default_code))
     else:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
     return _drf_problem(status=exc.status_code, code=str(code), detail=str(detail), headers=headers)
 
 
@@ -295,13 +302,13 @@ def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> Http
     return problem_response(status=404, code="not_found", detail="Not found.")
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return problem_response(status=400, code="bad_request", detail="Bad request.")
     return django_defaults.bad_request(request, exception)
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return problem_response(
             status=403, code="permission_denied", detail="You do not have permission to do this."
@@ -309,7 +316,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return django_defaults.permission_denied(request, exception)
 
 
-def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return problem_response(status=404, code="not_found", detail="Not found.")
     return django_defaults.page_not_found(request, exception)

@@ -66,8 +66,10 @@ def job_get(name: str) -> Task:
     return registry[name]
 
 
-def enqueue(name: str, *args: Any, countdown: float | None = None, strict: bool = False) -> bool:
+def enqueue(name: str, *args: Any, countdown: float = 0, strict: bool = False) -> bool:
     """Publish the job registered as `name` with positional `args`: no retry loop.
+
+    `countdown`: seconds before a worker may run it (0, like Celery's None: at once).
 
     By default it never raises: durable rows plus beat sweeps catch up on anything not
     enqueued, so a broker outage costs latency, not data; returns whether it was published.

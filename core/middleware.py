@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject, empty
 
 from core.consistency import pin_user_to_primary
@@ -20,11 +23,13 @@ logger = logging.getLogger(__name__)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-def _resolved_user(request: HttpRequest):
+def _resolved_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser | None:
     """The user if authentication already ran; never triggers a session lookup."""
     user = request.__dict__.get("user")
     if isinstance(user, SimpleLazyObject):
-        user = None if user._wrapped is empty else user._wrapped
+        # LazyObject keeps the target in its own __dict__ (the stubs leave `_wrapped` out).
+        wrapped = user.__dict__["_wrapped"]
+        user = None if wrapped is empty else wrapped
     return user
 
 
@@ -81,13 +86,13 @@ class BodySizeLimitMiddleware:
 API_PREFIX = "/api/"
 
 
-class _SiteOnly:
-    get_response: Callable[[HttpRequest], HttpResponse]
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+class _SiteOnly(MiddlewareMixin):
+    # Derives from MiddlewareMixin (as the three middlewares below do) so super().__call__ is
+    # typed; the MRO stays: the subclass, this, the Django middleware, MiddlewareMixin.
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
-        return super().__call__(request)  # type: ignore[misc]
+        return super().__call__(request)
 
 
 class SiteSessionMiddleware(_SiteOnly, SessionMiddleware):

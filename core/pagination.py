@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from core.params import is_plain_int
+from core.renderers import EnvelopeResponse
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -36,15 +37,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
-        response = Response(data)
-        response.envelope_meta = {"pagination": self.pagination_meta()}  # type: ignore[attr-defined]
-        return response
+        return EnvelopeResponse(data, meta={"pagination": self.pagination_meta()})
 
     def pagination_meta(self) -> dict[str, int]:
-        total = self.page.paginator.count
-        size = self.page.paginator.per_page
+        page = self.page
+        if page is None:
+            raise RuntimeError("pagination_meta() needs paginate_queryset() first")
+        total = page.paginator.count
+        size = page.paginator.per_page
         return {
-            "page": self.page.number,
+            "page": page.number,
             "page_size": size,
             "total": total,
             "total_pages": max(1, math.ceil(total / size)) if size else 1,

@@ -18,8 +18,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import redis
 from django.conf import settings
@@ -96,11 +96,15 @@ def coordination_client() -> redis.Redis:
     return redis_client_for(settings.REDIS_URL)
 
 
-def call(operation: Callable[[redis.Redis], T]) -> T:
-    """Run one operation on the coordination Redis, translating faults and tripping the breaker."""
+def call(operation: Callable[[redis.Redis], Awaitable[T] | T]) -> T:
+    """Run one operation on the coordination Redis, translating faults and tripping the breaker.
+
+    redis-py annotates each command as `Awaitable[T] | T` (one signature for its sync and
+    asyncio clients); this client is the sync one, so the result is the plain `T`.
+    """
     client = coordination_client()
     try:
-        return operation(client)
+        return cast("T", operation(client))  # sync client: never an Awaitable
     except _REDIS_ERRORS as exc:
         breaker.trip()
         logger.warning("coordination redis unavailable error=%s", exc)

@@ -1,15 +1,17 @@
 """The success envelope: `{"data": ..., "meta": {"timestamp", "version", ...}}`.
 
 Errors (problem+json) and views that declare `envelope = False` pass through untouched.
-Pagination adds its own meta by setting `response.envelope_meta`.
+Paginated views add their own meta by answering with an `EnvelopeResponse`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 
 def api_version_of(request: Any, view: Any) -> str:
@@ -32,6 +34,14 @@ def envelope(
     return {"data": data, "meta": meta}
 
 
+class EnvelopeResponse(Response):
+    """A Response whose envelope carries extra `meta` keys (pagination, cursors)."""
+
+    def __init__(self, data: Any = None, *, meta: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.envelope_meta = meta
+
+
 class EnvelopeJSONRenderer(JSONRenderer):
     charset = None  # application/json has no charset parameter (RFC 8259)
 
@@ -39,7 +49,7 @@ class EnvelopeJSONRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         context = renderer_context or {}
         response = context.get("response")
@@ -55,6 +65,6 @@ class EnvelopeJSONRenderer(JSONRenderer):
         wrapped = envelope(
             data,
             version=api_version_of(context.get("request"), view),
-            extra_meta=getattr(response, "envelope_meta", None),
+            extra_meta=response.envelope_meta if isinstance(response, EnvelopeResponse) else None,
         )
         return super().render(wrapped, accepted_media_type, renderer_context)

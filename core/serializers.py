@@ -37,7 +37,15 @@ class ProblemOut(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Added here, not declared: a class attribute named `errors` would shadow
+        # Serializer.errors (the validation result every serializer has).
+        fields = super().get_fields()
+        fields["errors"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField())
+        )
+        return fields
 
 
 # --------------------------------------------------------------------------- envelope (schema only)

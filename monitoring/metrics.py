@@ -323,8 +323,8 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
     for kind in sorted(set(remaining) | set(outbox_empty.get("budget_remaining") or {})):
         value = remaining.get(kind)
         # syncqueue reports -1 when it could not read the budget: unknown, not "none left"
-        is_known = value is not None and float(value) >= 0
-        budgets.add_metric([kind], float(value) if is_known else math.nan)
+        number = -1.0 if value is None else float(value)
+        budgets.add_metric([kind], number if number >= 0 else math.nan)
     families.append(budgets)
 
     stats = snapshot.get("stats") or {}
@@ -372,4 +372,4 @@ def exposition(*, snapshot: dict[str, Any], beat: dict[str, float]) -> tuple[byt
     families = list(base_registry().collect())
     families.append(cache_hit_ratio_family(families))
     families.extend(snapshot_families(snapshot=snapshot, beat=beat))
-    return generate_latest(_Families(families)), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
+    return generate_latest(_Families(families)), CONTENT_TYPE_LATEST

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from typing import Any
 
 from celery import shared_task
 from django.db import DatabaseError
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # What can heal on its own: the database, Redis or the mail server briefly away.
 RETRYABLE = (DatabaseError, coordination.CoordinationUnavailable, smtplib.SMTPException, OSError)
-LISTENER_OPTIONS = {
+LISTENER_OPTIONS: dict[str, Any] = {
     "autoretry_for": RETRYABLE,
     "retry_backoff": 2,
     "retry_backoff_max": 600,

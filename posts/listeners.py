@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -124,7 +125,14 @@ def notify_fan_out(event: PostEvent) -> int:
     return len(chunks)
 
 
-def _message(*, post: Post, user: User, connection: object) -> EmailMultiAlternatives:
+class _Recipient(Protocol):
+    """What an email needs of a user (posts reads the user model through get_user_model)."""
+
+    email: str
+    name: str
+
+
+def _message(*, post: Post, user: _Recipient, connection: object) -> EmailMultiAlternatives:
     context = {
         "post": post,
         "user": user,

@@ -53,7 +53,9 @@ class Post(models.Model):
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="posts", null=True, blank=True
     )
-    tags = models.ManyToManyField(Tag, through="PostTag", related_name="posts", blank=True)
+    tags: models.ManyToManyField[Tag, PostTag] = models.ManyToManyField(
+        Tag, through="PostTag", related_name="posts", blank=True
+    )
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=220, unique=True)
     body = models.TextField(blank=True)

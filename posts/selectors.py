@@ -43,7 +43,7 @@ def _dates(queryset: QuerySet, filters: Mapping[str, Any]) -> QuerySet:
     return queryset
 
 
-def _slug_id(model: type, slug: str) -> int | None:
+def _slug_id(model: type[Category] | type[Tag], slug: str) -> int | None:
     return model.objects.filter(slug=slug).values_list("pk", flat=True).first()
 
 
@@ -179,7 +179,5 @@ def post_public_page(*, slug: str) -> dict[str, Any] | None:
     )
     if row is None:
         return None
-    row["tags"] = list(
-        Tag.objects.filter(posts=row["id"]).order_by("name").values_list("name", flat=True)
-    )
-    return row
+    tags = Tag.objects.filter(posts=row["id"]).order_by("name").values_list("name", flat=True)
+    return {**row, "tags": list(tags)}

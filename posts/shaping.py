@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 
 from core.fields import Selection
 from posts.models import Category, PostTag
@@ -40,7 +41,10 @@ def _related(
     rows: Sequence[Mapping[str, Any]], *, selection: Selection
 ) -> dict[str, dict[int, dict[str, Any]]]:
     """One query per included author/category: {relation: {id: {sub-field: value}}}."""
-    models = {"author": User, "category": Category}
+    querysets: dict[str, QuerySet[Any]] = {
+        "author": User.objects.all(),
+        "category": Category.objects.all(),
+    }
     related: dict[str, dict[int, dict[str, Any]]] = {}
     for relation, key in _RELATION_KEYS.items():
         if relation not in selection.includes:
@@ -50,7 +54,7 @@ def _related(
         related[relation] = (
             {
                 item["id"]: {sub: item[sub] for sub in subs}
-                for item in models[relation].objects.filter(pk__in=ids).values("id", *subs)
+                for item in querysets[relation].filter(pk__in=ids).values("id", *subs)
             }
             if ids
             else {}

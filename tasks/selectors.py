@@ -220,7 +220,7 @@ def _keyset_task_ids(
     two batches."""
     pending: list[int] = []
     for status in Task.ACTIVE_STATUSES:
-        last: tuple[datetime, int] | None = None
+        last: tuple[datetime | None, int] | None = None
         while True:
             page = queryset.filter(status=status)
             if last is not None:

@@ -14,9 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.cache import query_hash
+from core.pagination import PageNumberPagination
 from core.params import is_plain_int
+from core.renderers import EnvelopeResponse
 from core.schema import problems
-from core.views import LimitFirstMixin
+from core.views import LimitFirstMixin, authenticated_user
 from tasks import keys, services
 from tasks.selectors import (
     TaskFilters,
@@ -41,7 +43,9 @@ VISIBILITY_DOC = (
 LIMIT_DOC = " Limited to 60 requests a minute per user (scope `tasks`)."
 
 
-def _list_query_hash(validated: dict[str, Any], *, request: Request, paginator: Any) -> str:
+def _list_query_hash(
+    validated: dict[str, Any], *, request: Request, paginator: PageNumberPagination
+) -> str:
     """The cache digest of a list query: the validated filters plus the validated page and
     page size (so `page_size=20` and no page_size, or `page=01` and `page=1`, share one entry).
     An invalid page size is a 400 here; an invalid page is hashed raw and the loader's
@@ -72,35 +76,32 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
         responses=TaskOut(many=True),
     )
     def get(self, request: Request) -> Response:
+        user = authenticated_user(request.user)
         query = TaskListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        queryset = task_list_for_user(
-            user=request.user, filters=TaskFilters(**query.validated_data)
-        )
+        queryset = task_list_for_user(user=user, filters=TaskFilters(**query.validated_data))
+        paginator = PageNumberPagination()
 
         def load_page() -> dict[str, Any]:
-            page = self.paginate_queryset(queryset)
+            page = paginator.paginate_queryset(queryset, request, view=self)
             return {
                 "results": [dict(row) for row in TaskOut(page, many=True).data],
-                "pagination": self.paginator.pagination_meta(),
+                "pagination": paginator.pagination_meta(),
             }
 
-        if request.user.is_admin:
+        if user.is_admin:
             value, outcome = load_page(), "bypass"  # all users' tasks: no per-user generation
         else:
-            digest = _list_query_hash(
-                query.validated_data, request=request, paginator=self.paginator
-            )
+            digest = _list_query_hash(query.validated_data, request=request, paginator=paginator)
             value, outcome = services.task_cache_fetch(
-                user_id=request.user.pk,
+                user_id=user.pk,
                 key_for=lambda generation: keys.list_key(
-                    user_id=request.user.pk, generation=generation, query_hash=digest
+                    user_id=user.pk, generation=generation, query_hash=digest
                 ),
                 loader=load_page,
                 ttl_seconds=settings.TASKS_LIST_CACHE_SECONDS,
             )
-        response = Response(value["results"])
-        response.envelope_meta = {"pagination": value["pagination"]}
+        response = EnvelopeResponse(value["results"], meta={"pagination": value["pagination"]})
         response[CACHE_HEADER] = outcome
         return response
 
@@ -230,7 +231,7 @@ class TaskStatisticsView(LimitFirstMixin, generics.GenericAPIView):
         query = StatisticsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         if query.validated_data["scope"] == "global":
-            if not request.user.is_admin:
+            if not authenticated_user(request.user).is_admin:
                 raise PermissionDenied("Only admins may read global statistics.")
             value = task_global_statistics() or services.task_statistics_store_global()
             response = Response({"scope": "global", **value})

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.pagination import PageNumberPagination
+from core.renderers import EnvelopeResponse
 from core.views import LimitFirstMixin
 from posts import keys
 from posts.cache import cache_fetch
@@ -105,9 +106,7 @@ class V1Base(LimitFirstMixin, GenericAPIView):
             ttl_seconds=settings.POSTS_V1_CACHE_SECONDS,
             build=build,
         )
-        response = Response(payload["data"])
-        response.envelope_meta = payload["meta"]  # type: ignore[attr-defined]
-        return response
+        return EnvelopeResponse(payload["data"], meta=payload["meta"])
 
     def detail(
         self, request: Request, *, generation_key: str, query: dict[str, Any], **lookup: Any

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.fields import reject_unknown_parameters, selection_patterns
+from core.renderers import EnvelopeResponse
 from core.schema import problems
 from core.views import LimitFirstMixin
 from posts import keys
@@ -116,9 +117,7 @@ class PostListV2View(V2Base):
             ttl_seconds=settings.POSTS_V2_CACHE_SECONDS,
             build=build,
         )
-        response = Response(payload["data"])
-        response.envelope_meta = payload["meta"]  # type: ignore[attr-defined]
-        return response
+        return EnvelopeResponse(payload["data"], meta=payload["meta"])
 
     @extend_schema(
         tags=["posts v2"],

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Model, QuerySet
 from django.utils import timezone
 
 from core import redis as coordination
@@ -15,6 +16,8 @@ from syncqueue.models import OutboxBatch, OutboxRecord, OutboxStatus, ProviderCa
 from syncqueue.services.relay import exhausted_streak
 
 logger = logging.getLogger(__name__)
+
+_M = TypeVar("_M", bound=Model)
 
 ARCHIVE_CHUNK_ROWS = 2000  # one short DELETE per chunk keeps locks and binlog events small
 
@@ -141,11 +144,12 @@ def outbox_archive(
     return deleted
 
 
-def _delete_chunks(queryset, model, chunk_rows: int) -> int:  # type: ignore[no-untyped-def]
+def _delete_chunks(queryset: QuerySet[_M], model: type[_M], chunk_rows: int) -> int:
     total = 0
     while True:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:chunk_rows])
         if not ids:
             return total
         # Raw DELETE: nothing cascades from these rows (batches are only deleted once empty).
-        total += model.objects.filter(pk__in=ids)._raw_delete(model.objects.db)
+        manager = model._default_manager
+        total += manager.filter(pk__in=ids)._raw_delete(manager.db)

@@ -228,7 +228,7 @@ def exhausted_streak(*, kind: str, now: datetime) -> int:
     if not coordination.is_configured():
         return 0
     raw = coordination.call(
-        lambda r: r.hmget(keys.exhausted_streak_key(kind=kind), "window", "streak")
+        lambda r: r.hmget(keys.exhausted_streak_key(kind=kind), ["window", "streak"])
     )
     if raw[0] is None:
         return 0

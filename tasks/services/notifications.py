@@ -258,12 +258,15 @@ def reminder_send_chunk(
     failed: list[int] = []
     connection = get_connection()
     for index, task in enumerate(tasks):
+        due_date = task.due_date
+        if due_date is None:
+            continue  # _load_active excludes these; the check gives the type checker the datetime
         zone = zone_for(task.owner.timezone)
-        ledger_date = local_date(task.due_date, zone)
+        ledger_date = local_date(due_date, zone)
         if kind == TaskReminderLedger.Kind.DUE_TOMORROW:
-            if ledger_date != due_on or task.due_date <= now:
+            if ledger_date != due_on or due_date <= now:
                 continue  # moved since selection, or already due: the overdue alert covers it
-        elif task.due_date >= now:
+        elif due_date >= now:
             continue  # due date moved into the future since selection
         if (task.pk, ledger_date) in sent:
             continue
@@ -277,7 +280,7 @@ def reminder_send_chunk(
                 context={
                     # Naive local wall time: the template's date filter would convert an aware
                     # value back to settings.TIME_ZONE.
-                    "due_local": task.due_date.astimezone(zone).replace(tzinfo=None),
+                    "due_local": due_date.astimezone(zone).replace(tzinfo=None),
                     "time_zone": zone.key,
                 },
             )
