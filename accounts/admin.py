@@ -141,7 +141,8 @@ class UserAdmin(DjangoUserAdmin):
     ) -> Any:
         if self._is_own(request, obj):
             kwargs["form"] = OwnUserEditForm
-        return super().get_form(request, obj, change, **kwargs)
+        # Keyword: auth's UserAdmin.get_form takes (request, obj, **kwargs) and passes change on.
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets: Any = super().get_fieldsets(request, obj)
