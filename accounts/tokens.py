@@ -32,6 +32,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.authentication import FAMILY_CLAIM, TOKEN_VERSION_CLAIM
 from accounts.models import TokenFamily
+from core.purge import rows_delete_in_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -219,23 +220,7 @@ def tokens_flush_expired(*, now: datetime | None = None, chunk_size: int = FLUSH
     (their blacklist rows cascade), then token families with no live token left.
     Idempotent; returns how many outstanding tokens were deleted."""
     cutoff = now or timezone.now()
-    while True:
-        family_ids = list(
-            TokenFamily.objects.filter(expires_at__lte=cutoff)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk_size]
-        )
-        if not family_ids:
-            break
-        TokenFamily.objects.filter(pk__in=family_ids).delete()
-    deleted = 0
-    while True:
-        ids = list(
-            OutstandingToken.objects.filter(expires_at__lte=cutoff)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk_size]
-        )
-        if not ids:
-            return deleted
-        OutstandingToken.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
+    rows_delete_in_chunks(TokenFamily.objects.filter(expires_at__lte=cutoff), chunk_size=chunk_size)
+    return rows_delete_in_chunks(
+        OutstandingToken.objects.filter(expires_at__lte=cutoff), chunk_size=chunk_size
+    )

@@ -1,5 +1,8 @@
 """Load against the running `make stack` (`make bench-load`): a benchmark, not a test.
 
+Over 400 lines on purpose: one self-contained benchmark script run on its own; its
+scenarios share the start/measure/report code kept here.
+
 wrk with the Lua scenarios in bench/load/, through nginx (STACK_PORT):
   return200  nginx `return 200`, no upstream: the upper bound of this box and wrk
   stats      GET /api/stats, a random client IP per request

@@ -1,5 +1,8 @@
 """Where a request's CPU time goes (`make bench-python-path`): a profile, not a test.
 
+Over 400 lines on purpose: one self-contained profiling script (start, seed, measure,
+report) that runs on its own outside the test suite.
+
 Starts its own Redis and the web server through `deploy/web` with ONE worker (so every
 request wrk sends is served by the process py-spy samples), seeds a small data set into
 MariaDB database `--db-name`, then for each endpoint runs wrk and, during the same seconds,

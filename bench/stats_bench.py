@@ -1,5 +1,8 @@
 """GET /api/stats under load (`make bench-stats`): a benchmark, not a test.
 
+Over 400 lines on purpose: one self-contained benchmark script (starts its own Redis, web
+servers and nginx, seeds, measures, reports) run on its own outside the test suite.
+
 Starts its own Redis (deploy/redis/redis-coordination.conf), the web server through
 `deploy/web` once per app server tried (gunicorn sync, gunicorn gthread, granian WSGI; the
 same worker count each), and nginx (deploy/nginx/nginx.conf, rendered into a temp prefix),

@@ -1,5 +1,8 @@
 """Tasks at scale (`make bench-tasks`): a benchmark, not a test.
 
+Over 400 lines on purpose: one self-contained benchmark script (seed, measure, report)
+run on its own outside the test suite.
+
 Loads users and tasks into MariaDB database `--db-name` (seed_demo's bulk seeders), then
 measures, with jobs published to a real Redis broker but not run:
 

@@ -1,5 +1,8 @@
 """Settings, read from the environment only.
 
+Over 400 lines on purpose: one settings module is the one place every variable is read
+(STYLE.md); splitting it would hide a default or an ordering dependency.
+
 Defaults give the embedded mode (SQLite, in-process cache, eager jobs, no services);
 each real service is switched on by one URL variable. `.env.example` lists them all.
 """

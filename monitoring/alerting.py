@@ -18,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core import redis as coordination
+from core.purge import rows_delete_in_chunks
 from monitoring.channels import Notification, notify
 from monitoring.models import AlertEvent
 from monitoring.registry import alert_checks_registered
@@ -146,17 +147,12 @@ def _duration(delta: timedelta) -> str:
 def alert_events_purge(*, now: datetime | None = None) -> int:
     """Delete resolved alert events older than ALERT_EVENT_RETENTION_DAYS; returns the count."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.ALERT_EVENT_RETENTION_DAYS)
-    deleted = 0
-    while True:
-        ids = list(
-            AlertEvent.objects.using(PRIMARY)
-            .filter(state=AlertEvent.State.RESOLVED, resolved_at__lt=cutoff)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:PURGE_CHUNK_SIZE]
-        )
-        if not ids:
-            return deleted
-        deleted += AlertEvent.objects.using(PRIMARY).filter(pk__in=ids).delete()[0]
+    return rows_delete_in_chunks(
+        AlertEvent.objects.using(PRIMARY).filter(
+            state=AlertEvent.State.RESOLVED, resolved_at__lt=cutoff
+        ),
+        chunk_size=PURGE_CHUNK_SIZE,
+    )
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -57,48 +57,87 @@ def _clean_coordination_state() -> Iterator[None]:
 
 @pytest.fixture
 def api_client():
-    from rest_framework.test import APIClient
+    from tests.factories import api_client_for
 
-    return APIClient()
+    return api_client_for()
+
+
+# --------------------------------------------------------------------------- personas
+# One set of personas, built with factories (in their role's group, like real users); their
+# clients come from tests.factories.api_client_for, the one way to authenticate a client.
 
 
 @pytest.fixture
-def user(db):
+def member(db):
     from tests.factories import UserFactory
 
-    return UserFactory()
+    return UserFactory(
+        role="member", email="member@example.com", name="Member One", role_group=True
+    )
 
 
 @pytest.fixture
-def admin_user(db):
+def other_member(db):
     from tests.factories import UserFactory
 
-    return UserFactory(role="admin")
+    return UserFactory(
+        role="member", email="other@example.com", name="Other Member", role_group=True
+    )
 
 
 @pytest.fixture
-def auth_client(user):
-    """An APIClient authenticated as `user` with a real JWT."""
-    from rest_framework.test import APIClient
+def editor(db):
+    from tests.factories import UserFactory
 
-    from tests.factories import access_token_for
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
-    client.user = user
-    return client
+    return UserFactory(role="editor", email="editor@example.com", role_group=True)
 
 
 @pytest.fixture
-def admin_client(admin_user):
-    from rest_framework.test import APIClient
+def admin(db):
+    from tests.factories import UserFactory
 
-    from tests.factories import access_token_for
+    return UserFactory(role="admin", email="admin@example.com", role_group=True)
 
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(admin_user)}")
-    client.user = admin_user
-    return client
+
+@pytest.fixture
+def user(member):
+    """The member persona, under the name most tests use for "a signed-in user"."""
+    return member
+
+
+@pytest.fixture
+def admin_user(admin):
+    return admin
+
+
+@pytest.fixture
+def client_for():
+    """`client_for(user)`: an authenticated API client for any user (tests.factories)."""
+    from tests.factories import api_client_for
+
+    return api_client_for
+
+
+@pytest.fixture
+def auth_client(member):
+    """An API client authenticated as the member persona."""
+    from tests.factories import api_client_for
+
+    return api_client_for(member)
+
+
+@pytest.fixture
+def editor_client(editor):
+    from tests.factories import api_client_for
+
+    return api_client_for(editor)
+
+
+@pytest.fixture
+def admin_client(admin):
+    from tests.factories import api_client_for
+
+    return api_client_for(admin)
 
 
 class StatementCounter:

@@ -1,5 +1,8 @@
 """The whole system on one machine, from the configs in deploy/ (`make stack`).
 
+Over 400 lines on purpose: one standard-library script that drills and `make stack` run
+without the project installed; every process it manages shares its start/stop code.
+
     python deploy/stack/stack.py up       start what is not running, migrate, seed, wait for health
     python deploy/stack/stack.py status   each process (pid, port, up/down) + the health document
     python deploy/stack/stack.py down     stop everything this stack started, by pid

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Count, Min, Model, QuerySet
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from core import redis as coordination
+from core.purge import rows_delete_in_chunks
 from monitoring.registry import AlertCheck
 from syncqueue.models import OutboxBatch, OutboxRecord, OutboxStatus, ProviderCall
 from syncqueue.services.relay import exhausted_streak
 
 logger = logging.getLogger(__name__)
 
-_M = TypeVar("_M", bound=Model)
 
 ARCHIVE_CHUNK_ROWS = 2000  # one short DELETE per chunk keeps locks and binlog events small
 
@@ -118,22 +117,23 @@ def outbox_archive(
     row_cutoff = now - timedelta(days=settings.SYNC_RETENTION_DAYS)
     call_cutoff = now - timedelta(days=settings.SYNC_CALL_RETENTION_DAYS)
     deleted = {"records": 0, "calls": 0, "batches": 0}
-    deleted["records"] = _delete_chunks(
+    # Raw DELETEs: nothing cascades from these rows (batches are only deleted once empty).
+    deleted["records"] = rows_delete_in_chunks(
         OutboxRecord.objects.filter(
             status__in=(OutboxStatus.SENT, OutboxStatus.SUPERSEDED), updated_at__lt=row_cutoff
         ),
-        OutboxRecord,
-        chunk_rows,
+        chunk_size=chunk_rows,
+        raw=True,
     )
-    deleted["calls"] = _delete_chunks(
-        ProviderCall.objects.filter(created_at__lt=call_cutoff), ProviderCall, chunk_rows
+    deleted["calls"] = rows_delete_in_chunks(
+        ProviderCall.objects.filter(created_at__lt=call_cutoff), chunk_size=chunk_rows, raw=True
     )
-    deleted["batches"] = _delete_chunks(
+    deleted["batches"] = rows_delete_in_chunks(
         OutboxBatch.objects.filter(
             finished_at__lt=row_cutoff, records__isnull=True, calls__isnull=True
         ),
-        OutboxBatch,
-        chunk_rows,
+        chunk_size=chunk_rows,
+        raw=True,
     )
     logger.info(
         "sync archive deleted records=%s calls=%s batches=%s",
@@ -142,14 +142,3 @@ def outbox_archive(
         deleted["batches"],
     )
     return deleted
-
-
-def _delete_chunks(queryset: QuerySet[_M], model: type[_M], chunk_rows: int) -> int:
-    total = 0
-    while True:
-        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:chunk_rows])
-        if not ids:
-            return total
-        # Raw DELETE: nothing cascades from these rows (batches are only deleted once empty).
-        manager = model._default_manager
-        total += manager.filter(pk__in=ids)._raw_delete(manager.db)

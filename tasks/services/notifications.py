@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from core import redis as coordination
 from core.jobs import enqueue
+from core.purge import rows_delete_in_chunks
 from tasks import keys
 from tasks.localtime import local_date, local_instant, zone_for
 from tasks.models import Task, TaskDigestLedger, TaskReminderLedger
@@ -349,15 +350,8 @@ def ledgers_purge(*, now: datetime | None = None, batch_size: int = 5_000) -> in
     cutoff = (now or timezone.now()) - timedelta(days=settings.TASKS_LEDGER_RETENTION_DAYS)
     deleted = 0
     for model in (TaskReminderLedger, TaskDigestLedger):
-        while True:
-            ids = list(
-                model.objects.using("default")
-                .filter(sent_at__lt=cutoff)
-                .order_by("pk")
-                .values_list("pk", flat=True)[:batch_size]
-            )
-            if not ids:
-                break
-            deleted += model.objects.filter(pk__in=ids).delete()[0]
+        deleted += rows_delete_in_chunks(
+            model.objects.using("default").filter(sent_at__lt=cutoff), chunk_size=batch_size
+        )
     logger.info("task ledgers purged rows=%s", deleted)
     return deleted

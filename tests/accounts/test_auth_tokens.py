@@ -7,7 +7,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.models import User
 from accounts.services import user_deactivate
-from tests.accounts.conftest import PASSWORD, client_for, obtain
+from tests.accounts.conftest import PASSWORD, login_client_for, obtain
+from tests.factories import api_client_for
 
 
 def _claims(token: str) -> dict:
@@ -65,7 +66,7 @@ def test_inactive_user_cannot_obtain(member, api_client):
 
 
 def test_refresh_rotates_and_blacklists_the_old_token(member):
-    client = client_for(member)
+    client = api_client_for(member)
     old = client.tokens["refresh"]
     response = client.post("/api/v1/auth/token/refresh", {"refresh": old}, format="json")
     assert response.status_code == 200
@@ -86,7 +87,7 @@ def test_refresh_rotates_and_blacklists_the_old_token(member):
 
 
 def test_refresh_with_garbage_or_an_access_token_is_401(member):
-    client = client_for(member)
+    client = api_client_for(member)
     garbage = client.post("/api/v1/auth/token/refresh", {"refresh": "not-a-jwt"}, format="json")
     assert garbage.status_code == 401
     wrong_type = client.post(
@@ -97,7 +98,7 @@ def test_refresh_with_garbage_or_an_access_token_is_401(member):
 
 
 def test_refresh_with_stale_token_version_is_refused(member):
-    client = client_for(member)
+    client = api_client_for(member)
     # Bumped behind the blacklist's back (e.g. a token minted elsewhere): the claim decides.
     User.objects.filter(pk=member.pk).update(token_version=1)
     response = client.post(
@@ -109,7 +110,7 @@ def test_refresh_with_stale_token_version_is_refused(member):
 
 
 def test_verify_accepts_valid_and_refuses_revoked_tokens(member):
-    client = client_for(member)
+    client = api_client_for(member)
     ok = client.post("/api/v1/auth/token/verify", {"token": client.tokens["access"]}, format="json")
     assert ok.status_code == 200
     assert ok.json()["data"] == {"valid": True}
@@ -128,8 +129,8 @@ def test_verify_accepts_valid_and_refuses_revoked_tokens(member):
 
 
 def test_logout_all_kills_existing_access_and_refresh_tokens(member):
-    first = client_for(member)
-    second = client_for(member)  # another device
+    first = api_client_for(member)
+    second = api_client_for(member)  # another device
     assert second.get("/api/v1/users/me").status_code == 200
     response = first.post("/api/v1/auth/logout-all")
     assert response.status_code == 200
@@ -144,7 +145,7 @@ def test_logout_all_kills_existing_access_and_refresh_tokens(member):
         )
         assert refresh.status_code == 401
     # logging in again works and yields the new version
-    again = client_for(member)
+    again = login_client_for(member)
     assert _claims(again.tokens["access"])["token_version"] == 1
     assert again.get("/api/v1/users/me").status_code == 200
 
@@ -156,7 +157,7 @@ def test_logout_all_needs_authentication(api_client):
 
 
 def test_deactivated_user_tokens_stop_working(member):
-    client = client_for(member)
+    client = api_client_for(member)
     user_deactivate(user=User.objects.get(pk=member.pk))
     assert client.get("/api/v1/users/me").status_code == 401
     refresh = client.post(

@@ -18,7 +18,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import TokenFamily, User
-from tests.accounts.conftest import PASSWORD, client_for
+from tests.accounts.conftest import PASSWORD, login_client_for
+from tests.factories import api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def _assert_refused_everywhere(token: str, *, refresh: bool = False) -> None:
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
 def test_unsigned_token_with_alg_none_is_refused(member, alg):
-    genuine = client_for(member).tokens
+    genuine = api_client_for(member).tokens
     for kind in ("access", "refresh"):
         claims = _unverified(genuine[kind])
         forged = f"{_b64({'alg': alg, 'typ': 'JWT'})}.{_b64(claims)}."
@@ -74,14 +75,14 @@ def test_unsigned_token_with_alg_none_is_refused(member, alg):
 
 
 def test_tampered_signature_is_refused(member):
-    genuine = client_for(member).tokens["access"]
+    genuine = api_client_for(member).tokens["access"]
     header, payload, signature = genuine.split(".")
     flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
     _assert_refused_everywhere(f"{header}.{payload}.{flipped}")
 
 
 def test_tampered_claims_with_the_old_signature_are_refused(member, admin):
-    genuine = client_for(member).tokens["access"]
+    genuine = api_client_for(member).tokens["access"]
     header, _, signature = genuine.split(".")
     claims = {**_unverified(genuine), "user_id": str(admin.pk)}  # become the admin
     _assert_refused_everywhere(f"{header}.{_b64(claims)}.{signature}")
@@ -90,18 +91,18 @@ def test_tampered_claims_with_the_old_signature_are_refused(member, admin):
 @pytest.mark.parametrize("alg", ["HS384", "HS512"])
 def test_token_signed_with_the_right_key_but_another_algorithm_is_refused(member, alg):
     # The algorithm comes from settings, never from the header: no algorithm confusion.
-    claims = _unverified(client_for(member).tokens["access"])
+    claims = _unverified(api_client_for(member).tokens["access"])
     switched = jwt.encode(claims, settings.JWT_SIGNING_KEY, algorithm=alg)
     _assert_refused_everywhere(switched)
 
 
 def test_token_signed_with_another_key_is_refused(member):
-    claims = _unverified(client_for(member).tokens["access"])
+    claims = _unverified(api_client_for(member).tokens["access"])
     _assert_refused_everywhere(jwt.encode(claims, "another-key-" + "x" * 40, algorithm="HS256"))
 
 
 def test_expired_access_and_refresh_tokens_are_refused(member):
-    tokens = client_for(member).tokens
+    tokens = api_client_for(member).tokens
     past = int(time.time()) - 60
     for kind in ("access", "refresh"):
         claims = {**_claims(tokens[kind]), "exp": past, "iat": past - 900}
@@ -110,15 +111,15 @@ def test_expired_access_and_refresh_tokens_are_refused(member):
 
 
 def test_access_token_is_not_a_refresh_token(member):
-    tokens = client_for(member).tokens
+    tokens = api_client_for(member).tokens
     response = _refresh(tokens["access"])
     assert response.status_code == 401
     assert response.json()["code"] == "token_not_valid"
 
 
 def test_replayed_refresh_token_revokes_the_whole_login(member):
-    victim = client_for(member)
-    other_device = client_for(member)  # another login of the same user
+    victim = api_client_for(member)
+    other_device = api_client_for(member)  # another login of the same user
     stolen = victim.tokens["refresh"]
     # The thief rotates first and now holds a fresh pair of the same family.
     thief = _refresh(stolen).json()["data"]
@@ -137,11 +138,11 @@ def test_replayed_refresh_token_revokes_the_whole_login(member):
     # Another login is a different family and keeps working; so does logging in again.
     assert other_device.get(ME).status_code == 200
     assert _refresh(other_device.tokens["refresh"]).status_code == 200
-    assert client_for(member).get(ME).status_code == 200
+    assert api_client_for(member).get(ME).status_code == 200
 
 
 def test_rotation_keeps_the_family_and_a_chain_of_rotations_works(member):
-    tokens = client_for(member).tokens
+    tokens = api_client_for(member).tokens
     family = _claims(tokens["refresh"])["fam"]
     for _ in range(3):
         response = _refresh(tokens["refresh"])
@@ -152,13 +153,13 @@ def test_rotation_keeps_the_family_and_a_chain_of_rotations_works(member):
 
 
 def test_a_token_claiming_another_users_family_is_refused(member, other_member):
-    foreign = _claims(client_for(other_member).tokens["access"])["fam"]
-    claims = {**_claims(client_for(member).tokens["access"]), "fam": foreign}
+    foreign = _claims(api_client_for(other_member).tokens["access"])["fam"]
+    claims = {**_claims(api_client_for(member).tokens["access"]), "fam": foreign}
     _assert_refused_everywhere(jwt.encode(claims, settings.JWT_SIGNING_KEY, algorithm="HS256"))
 
 
 def test_logout_all_kills_every_token_of_every_login(member):
-    first, second = client_for(member), client_for(member)
+    first, second = api_client_for(member), api_client_for(member)
     assert first.post("/api/v1/auth/logout-all").status_code == 200
     for device in (first, second):
         _assert_refused_everywhere(device.tokens["access"])
@@ -166,7 +167,7 @@ def test_logout_all_kills_every_token_of_every_login(member):
 
 
 def test_password_change_kills_every_old_token(member):
-    old = client_for(member).tokens
+    old = api_client_for(member).tokens
     user = User.objects.get(pk=member.pk)
     user.set_password("Brand-new-pass-456")
     user.save()
@@ -182,7 +183,7 @@ def test_password_change_kills_every_old_token(member):
 
 
 def test_password_change_in_the_admin_kills_the_admins_old_tokens(admin):
-    old = client_for(admin).tokens
+    old = api_client_for(admin).tokens
     browser = Client()
     browser.force_login(admin)
     response = browser.post(
@@ -199,12 +200,12 @@ def test_password_change_in_the_admin_kills_the_admins_old_tokens(admin):
 
 
 def test_a_rehash_on_login_revokes_nothing(member, settings):
-    tokens = client_for(member).tokens
+    tokens = api_client_for(member).tokens
     # A new preferred hasher: Django upgrades the stored hash on the next login.
     settings.PASSWORD_HASHERS = [
         "tests.accounts.hashers.UpgradedMD5PasswordHasher",
         "django.contrib.auth.hashers.MD5PasswordHasher",
     ]
-    client_for(member)
+    login_client_for(member)
     assert User.objects.get(pk=member.pk).password.startswith("md5-upgraded$")
     assert _me(tokens["access"]) == 200

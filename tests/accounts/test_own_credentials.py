@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from tests.accounts.conftest import PASSWORD, client_for
+from tests.accounts.conftest import PASSWORD
+from tests.factories import api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ def test_own_email_change_needs_the_current_password_for_every_role(role):
     from accounts.services import user_create
 
     user = user_create(email=f"{role}-self@example.com", password=PASSWORD, role=role)
-    client = client_for(user)
+    client = api_client_for(user)
     missing = client.patch("/api/v1/users/me", {"email": "new@example.com"}, format="json")
     assert missing.status_code == 400
     assert list(missing.json()["errors"]) == ["current_password"]
@@ -38,7 +39,7 @@ def test_own_email_change_needs_the_current_password_for_every_role(role):
 
 
 def test_admin_changes_another_users_email_without_their_password(admin, member):
-    client = client_for(admin)
+    client = api_client_for(admin)
     response = client.patch(
         f"/api/v1/users/{member.pk}", {"email": "moved@example.com"}, format="json"
     )
@@ -47,7 +48,7 @@ def test_admin_changes_another_users_email_without_their_password(admin, member)
 
 
 def test_unchanged_email_needs_no_password(admin):
-    client = client_for(admin)
+    client = api_client_for(admin)
     response = client.patch(
         "/api/v1/users/me", {"email": "ADMIN@example.com", "name": "A"}, format="json"
     )
@@ -108,7 +109,7 @@ def test_admin_ui_own_password_goes_through_the_page_that_asks_for_the_old_one(a
     assert own.status_code == 302 and own["Location"] == "/admin/password_change/"
     assert User.objects.get(pk=admin.pk).check_password(PASSWORD)
     # Another user's password is still set here (an admin's job), and revokes their tokens.
-    tokens = client_for(member).tokens
+    tokens = api_client_for(member).tokens
     other = browser.post(
         f"/admin/accounts/user/{member.pk}/password/",
         {

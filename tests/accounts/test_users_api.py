@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
-from tests.accounts.conftest import PASSWORD, client_for
+from tests.accounts.conftest import PASSWORD
+from tests.factories import api_client_for
 
 PROTECTED = ("role", "is_staff", "is_superuser", "token_version", "sync_version", "is_active")
 
@@ -13,7 +14,7 @@ def _row(user: User) -> dict:
 
 
 def test_admin_lists_users_with_page_meta(admin, member, other_member):
-    client = client_for(admin)
+    client = api_client_for(admin)
     response = client.get("/api/v1/users?page_size=2")
     assert response.status_code == 200
     body = response.json()
@@ -26,7 +27,7 @@ def test_admin_lists_users_with_page_meta(admin, member, other_member):
 
 
 def test_admin_list_filters(admin, member, other_member):
-    client = client_for(admin)
+    client = api_client_for(admin)
     admins = client.get("/api/v1/users?role=admin").json()["data"]
     assert [u["id"] for u in admins] == [admin.pk]
     found = client.get("/api/v1/users?search=other").json()["data"]
@@ -36,7 +37,7 @@ def test_admin_list_filters(admin, member, other_member):
 
 
 def test_member_cannot_list_or_create(member):
-    client = client_for(member)
+    client = api_client_for(member)
     listing = client.get("/api/v1/users")
     assert listing.status_code == 403
     assert listing["Content-Type"] == "application/problem+json"
@@ -53,7 +54,7 @@ def test_anonymous_is_401(api_client, member):
 
 
 def test_admin_creates_user_with_hashed_password_and_role_group(admin):
-    client = client_for(admin)
+    client = api_client_for(admin)
     response = client.post(
         "/api/v1/users",
         {"email": "New@Example.com", "password": "Very-long-pass-42", "role": "editor"},
@@ -83,7 +84,7 @@ def test_admin_creates_user_with_hashed_password_and_role_group(admin):
 
 
 def test_admin_create_rejects_protected_fields(admin):
-    client = client_for(admin)
+    client = api_client_for(admin)
     response = client.post(
         "/api/v1/users",
         {
@@ -100,7 +101,7 @@ def test_admin_create_rejects_protected_fields(admin):
 
 
 def test_member_reads_and_updates_self(member):
-    client = client_for(member)
+    client = api_client_for(member)
     assert client.get("/api/v1/users/me").json()["data"]["id"] == member.pk
     assert client.get(f"/api/v1/users/{member.pk}").json()["data"]["email"] == member.email
     response = client.patch(
@@ -137,7 +138,7 @@ def test_member_reads_and_updates_self(member):
     ],
 )
 def test_member_mass_assignment_is_400_and_changes_nothing(member, payload):
-    client = client_for(member)
+    client = api_client_for(member)
     before = _row(member)
     response = client.patch("/api/v1/users/me", payload, format="json")
     assert response.status_code == 400
@@ -149,7 +150,7 @@ def test_member_mass_assignment_is_400_and_changes_nothing(member, payload):
 
 
 def test_member_cannot_touch_another_user_idor_is_404(member, other_member):
-    client = client_for(member)
+    client = api_client_for(member)
     before = _row(other_member)
     path = f"/api/v1/users/{other_member.pk}"
     get = client.get(path)
@@ -164,7 +165,7 @@ def test_member_cannot_touch_another_user_idor_is_404(member, other_member):
 
 
 def test_member_email_change_needs_current_password(member):
-    client = client_for(member)
+    client = api_client_for(member)
     missing = client.patch("/api/v1/users/me", {"email": "m2@example.com"}, format="json")
     assert missing.status_code == 400
     assert "current_password" in missing.json()["errors"]
@@ -185,7 +186,7 @@ def test_member_email_change_needs_current_password(member):
 
 
 def test_email_taken_is_409(member, other_member):
-    client = client_for(member)
+    client = api_client_for(member)
     response = client.patch(
         "/api/v1/users/me",
         {"email": "OTHER@example.com", "current_password": PASSWORD},
@@ -196,7 +197,7 @@ def test_email_taken_is_409(member, other_member):
 
 
 def test_admin_changes_role_and_plan_of_another_user(admin, member):
-    client = client_for(admin)
+    client = api_client_for(admin)
     response = client.patch(
         f"/api/v1/users/{member.pk}", {"role": "admin", "plan": "pro"}, format="json"
     )
@@ -213,7 +214,7 @@ def test_admin_changes_role_and_plan_of_another_user(admin, member):
 
 
 def test_last_admin_cannot_demote_or_delete_self(admin):
-    client = client_for(admin)
+    client = api_client_for(admin)
     demote = client.patch("/api/v1/users/me", {"role": "member"}, format="json")
     assert demote.status_code == 409
     assert demote.json()["code"] == "last_admin"
@@ -223,8 +224,8 @@ def test_last_admin_cannot_demote_or_delete_self(admin):
 
 
 def test_admin_delete_deactivates_and_revokes(admin, member):
-    member_client = client_for(member)
-    admin_client = client_for(admin)
+    member_client = api_client_for(member)
+    admin_client = api_client_for(admin)
     response = admin_client.delete(f"/api/v1/users/{member.pk}")
     assert response.status_code == 204
     assert response.content == b""
@@ -238,7 +239,7 @@ def test_admin_delete_deactivates_and_revokes(admin, member):
 
 
 def test_member_can_deactivate_self(member):
-    client = client_for(member)
+    client = api_client_for(member)
     assert client.delete("/api/v1/users/me").status_code == 204
     assert _row(member)["is_active"] is False
     assert client.get("/api/v1/users/me").status_code == 401
@@ -247,7 +248,7 @@ def test_member_can_deactivate_self(member):
 def test_user_list_query_count_is_flat(admin, django_assert_max_num_queries):
     for index in range(30):
         User.objects.create_user(email=f"bulk{index}@example.com")
-    client = client_for(admin)
+    client = api_client_for(admin)
     # auth (user) + count + page; no per-row queries
     with django_assert_max_num_queries(4):
         response = client.get("/api/v1/users?page_size=25")

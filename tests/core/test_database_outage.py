@@ -8,7 +8,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tasks.models import Task
-from tests.factories import UserFactory, access_token_for
+from tests.factories import UserFactory, api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,8 +28,7 @@ def _assert_retry_later(response, *, problem: bool = True) -> None:
 @pytest.fixture
 def client_for_user(database_proxy):
     user = UserFactory()
-    client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    client = api_client_for(user, raise_request_exception=False)
     client.user = user
     return client
 

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from django.db import OperationalError, connection, connections
-from rest_framework.test import APIClient
 
 from config.database import request_timeouts_apply
 from core.errors import is_database_unavailable
 from monitoring import health
-from tests.factories import UserFactory, access_token_for
+from tests.factories import UserFactory, api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +41,7 @@ def request_limits(database_proxy):
 @pytest.mark.timeout(60)
 def test_stalled_database_fails_the_request_with_503_not_a_hang(database_proxy, request_limits):
     user = UserFactory()
-    client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    client = api_client_for(user, raise_request_exception=False)
     connection.ensure_connection()  # an open, pooled connection, like a warm web worker's
     database_proxy.set_mode("stall")
     started = time.monotonic()

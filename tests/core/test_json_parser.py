@@ -58,12 +58,9 @@ def test_ordinary_nesting_still_reaches_the_serializer(auth_client):
 )
 def test_non_finite_and_huge_numbers_are_rejected(raw):
     editor = UserFactory(role="editor")
-    from rest_framework.test import APIClient
+    from tests.factories import api_client_for
 
-    from tests.factories import access_token_for
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(editor)}")
+    client = api_client_for(editor)
     body = '{"title": ' + raw + "}"
     response = client.generic("POST", "/api/v2/posts", body, content_type="application/json")
     assert _problem(response)["code"] == "parse_error"

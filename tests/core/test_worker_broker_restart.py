@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from tests.servers import free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "resilience-restart"
@@ -39,15 +40,6 @@ def _start_redis(port: int, directory: str) -> subprocess.Popen:
         except redis.ConnectionError:
             time.sleep(0.05)
     raise RuntimeError("redis-server did not start")
-
-
-def _wait_for(predicate, *, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _counter(client: redis.Redis, key: str) -> int:
@@ -103,7 +95,9 @@ def test_worker_survives_a_broker_restart_with_jobs_in_flight(tmp_path):
 
     try:
         publish(0, "ready")
-        assert _wait_for(lambda: _counter(client, "ready") == 1, seconds=40), "worker never ran"
+        assert wait_until(
+            lambda: _counter(client, "ready") == 1, timeout_seconds=40, interval_seconds=0.2
+        ), "worker never ran"
         # worker_ready started its consumer heartbeat (monitoring.consumers): health sees it
         assert client.zcard(f"monitoring:v1:consumers:{QUEUE}") == 1
         publish(3, "inflight-1", "inflight-2", "inflight-3", "inflight-4")
@@ -114,9 +108,11 @@ def test_worker_survives_a_broker_restart_with_jobs_in_flight(tmp_path):
         broker = _start_redis(port, directory)
         publish(0, "after-1", "after-2")
         keys = ["after-1", "after-2", "inflight-1", "inflight-2", "inflight-3", "inflight-4"]
-        assert _wait_for(lambda: all(_counter(client, key) >= 1 for key in keys), seconds=60), {
-            key: _counter(client, key) for key in keys
-        }
+        assert wait_until(
+            lambda: all(_counter(client, key) >= 1 for key in keys),
+            timeout_seconds=60,
+            interval_seconds=0.2,
+        ), {key: _counter(client, key) for key in keys}
         assert worker.poll() is None, "the worker exited when the broker restarted"
         worker.terminate()  # warm shutdown leaves the consumer set at once
         worker.wait(timeout=30)

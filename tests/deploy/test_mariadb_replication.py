@@ -13,6 +13,8 @@ from pathlib import Path
 import MySQLdb
 import pytest
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 
@@ -110,15 +112,6 @@ def primary_and_replica(tmp_path_factory) -> Iterator[tuple[Instance, Instance]]
         primary.stop()
 
 
-def _wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_replica_config_replicates_and_refuses_writes(primary_and_replica):
     primary, replica = primary_and_replica
     conn = primary.connect()
@@ -139,7 +132,7 @@ def test_replica_config_replicates_and_refuses_writes(primary_and_replica):
         except MySQLdb.Error:
             return False
 
-    assert _wait_for(replicated)
+    assert wait_until(replicated, timeout_seconds=20, interval_seconds=0.1)
     rconn = replica.connect()
     rcur = rconn.cursor()
     rcur.execute("SELECT @@read_only, @@tx_isolation, @@character_set_server")

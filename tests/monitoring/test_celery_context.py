@@ -13,6 +13,7 @@ from core import redis as coordination
 from core.context import request_id_var
 from monitoring import keys
 from monitoring.jobs import refresh_gauges
+from tests.waiting import wait_until
 
 
 @shared_task(name="tests.monitoring.capture_request_id")
@@ -49,15 +50,16 @@ def test_job_runs_with_the_request_id_of_its_publisher_and_beat_success_is_recor
     finally:
         request_id_var.reset(token)
 
-    deadline = time.monotonic() + 20
-    captured = beat = None
-    while time.monotonic() < deadline and (captured is None or beat is None):
-        captured = coordination.value_get(key)
-        beat = coordination.call(
+    def beat_success() -> bytes | None:
+        return coordination.call(
             lambda r: r.hget(keys.BEAT_SUCCESS_KEY, "monitoring-refresh-gauges")
         )
-        time.sleep(0.05)  # waiting for another thread's result, not for correctness
 
+    wait_until(
+        lambda: coordination.value_get(key) is not None and beat_success() is not None,
+        timeout_seconds=20,
+    )
+    captured, beat = coordination.value_get(key), beat_success()
     assert captured == b"req-worker-0002"
     assert beat is not None and abs(float(beat) - time.time()) < 60
     assert coordination.value_get(keys.SNAPSHOT_KEY) is not None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -18,6 +17,7 @@ from posts.models import ListenerRun, Post, PostEvent, SitemapDocument
 from posts.services import post_create, post_publish
 from tests.factories import UserFactory
 from tests.posts.factories import SubscriptionFactory
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live_worker]
 
@@ -30,17 +30,6 @@ def _patient_redis(settings):
     coordination.reset_clients()
     yield
     coordination.reset_clients()
-
-
-def _wait_for(predicate: Callable[[], bool], *, timeout_seconds: float = 30) -> bool:
-    """Poll until the worker's effects are visible (the worker is async; this never decides
-    correctness by waiting, it only waits for completion)."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @contextmanager
@@ -79,8 +68,8 @@ def test_publish_runs_each_listener_once_through_the_worker(eager_off, settings)
 
     post = post_create(by=editor, title="Live worker", is_published=True)
 
-    assert _wait_for(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
-    assert _wait_for(_sitemap_settled)
+    assert wait_until(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
+    assert wait_until(_sitemap_settled)
     event = PostEvent.objects.get()
     assert event.relayed_at is not None
     assert mail.outbox[0].to == [fan.email]
@@ -89,7 +78,7 @@ def test_publish_runs_each_listener_once_through_the_worker(eager_off, settings)
     skipped_before = _skipped("NotifySubscribers") + _skipped("ClearPostCache")
     jobs.notify_subscribers.delay(event.pk)  # redeliveries through the worker: they act not
     jobs.clear_post_cache.delay(event.pk)
-    assert _wait_for(
+    assert wait_until(
         lambda: _skipped("NotifySubscribers") + _skipped("ClearPostCache") == skipped_before + 2
     )
     assert len(mail.outbox) == 1
@@ -115,8 +104,8 @@ def test_crash_between_commit_and_enqueue_is_delivered_by_the_beat_sweep(
 
     jobs.relay_pending_post_events.delay()  # the beat tick, run by the worker
 
-    assert _wait_for(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
-    assert _wait_for(_sitemap_settled)
+    assert wait_until(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
+    assert wait_until(_sitemap_settled)
     event.refresh_from_db()
     assert event.relayed_at is not None
 
@@ -127,8 +116,8 @@ def test_a_burst_of_publishes_coalesces_sitemap_regenerations(eager_off, setting
 
     posts = [post_create(by=editor, title=f"Burst {i}", is_published=True) for i in range(100)]
 
-    assert _wait_for(lambda: ListenerRun.objects.count() == 300, timeout_seconds=60)
-    assert _wait_for(_sitemap_settled, timeout_seconds=30)
+    assert wait_until(lambda: ListenerRun.objects.count() == 300, timeout_seconds=60)
+    assert wait_until(_sitemap_settled, timeout_seconds=30)
     xml = "".join(SitemapDocument.objects.exclude(name="index").values_list("xml", flat=True))
     assert all(f"/posts/{p.slug}<" in xml for p in posts)
     regenerations = dict(SitemapDocument.objects.values_list("name", "regenerations"))
@@ -154,5 +143,5 @@ def test_broker_unreachable_at_publish_is_delivered_by_the_beat_sweep(
     monkeypatch.setattr(events, "RELAY_GRACE_SECONDS", 0)
     jobs.relay_pending_post_events.delay()  # the broker is back; the beat tick catches up
 
-    assert _wait_for(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
-    assert _wait_for(_sitemap_settled)
+    assert wait_until(lambda: ListenerRun.objects.count() == 3 and len(mail.outbox) == 1)
+    assert wait_until(_sitemap_settled)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from stats import keys, services
 from stats.jobs import refresh_stats_snapshot
 from tests.stats.conftest import entry_computed_at, redis_raw, store_entry
+from tests.waiting import wait_until
 
 URL = "/api/stats"
 
@@ -90,9 +90,7 @@ def test_stale_reads_get_the_entry_refreshed_by_a_real_worker(client, orders, ea
         responses = [client.get(URL, REMOTE_ADDR=f"10.8.2.{n}") for n in range(20)]
     finally:
         before_task_publish.disconnect(record)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and entry_computed_at() == stale.computed_at_ms:
-        time.sleep(0.05)  # waiting for the worker thread's effect, not for correctness
+    wait_until(lambda: entry_computed_at() != stale.computed_at_ms, timeout_seconds=20)
     fresh = client.get(URL, REMOTE_ADDR="10.8.2.200")
 
     # The worker may finish while the reads go on: stale until then, fresh after.

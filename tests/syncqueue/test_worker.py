@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,17 +23,9 @@ from syncqueue.jobs import push_outbox_batches
 from syncqueue.models import OutboxRecord, OutboxStatus, ProviderCall
 from syncqueue.services import outbox_push, outbox_reclaim_expired
 from tests.factories import UserFactory
+from tests.waiting import wait_until
 
 KILL_QUEUE = "sync_kill_test"
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Wait for work done by another process/thread (bounded; not a clock for correctness)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _sent() -> int:
@@ -47,7 +37,9 @@ def test_full_backlog_is_pushed_by_the_worker_after_commit(wall_stub, eager_off,
     sync_settings.SYNC_WINDOW_SECONDS = wall_stub.window_seconds = 3600
     for _ in range(10):
         UserFactory()
-    wait_until(lambda: _sent() == 10, timeout=30, what="the worker to push the full batch")
+    assert wait_until(lambda: _sent() == 10, timeout_seconds=30), (
+        "timed out waiting for the worker to push the full batch"
+    )
     snapshot = wall_stub.snapshot()
     assert snapshot["records_received"] == 10
     assert sum(wall_stub.counts.values()) == 1
@@ -63,12 +55,13 @@ def test_four_worker_jobs_never_exceed_the_budget(wall_stub, eager_off, sync_set
     sync_settings.SYNC_BATCH_SIZE = 10
     for _ in range(4):
         push_outbox_batches.delay()
-    wait_until(lambda: _sent() >= 30, timeout=40, what="three batch calls")
-    wait_until(
-        lambda: not OutboxRecord.objects.filter(status=OutboxStatus.PENDING).exists(),
-        timeout=20,
-        what="in-flight batches to settle",
+    assert wait_until(lambda: _sent() >= 30, timeout_seconds=40), (
+        "timed out waiting for three batch calls"
     )
+    assert wait_until(
+        lambda: not OutboxRecord.objects.filter(status=OutboxStatus.PENDING).exists(),
+        timeout_seconds=20,
+    ), "timed out waiting for in-flight batches to settle"
     assert wall_stub.over_limit == 0
     assert wall_stub.counts, "no call reached the provider"
     for (kind, window), calls in wall_stub.counts.items():
@@ -155,7 +148,9 @@ def test_sigkilled_worker_mid_batch_loses_nothing_and_applies_nothing_twice(
             worker.wait(timeout=10)
     assert OutboxRecord.objects.filter(status=OutboxStatus.PENDING).count() == 10
     wall_stub.release()
-    wait_until(lambda: wall_stub.held_now == 0, timeout=10, what="the held request to finish")
+    assert wait_until(lambda: wall_stub.held_now == 0, timeout_seconds=10), (
+        "timed out waiting for the held request to finish"
+    )
     assert wall_stub.snapshot()["applies_total"] == 10  # the provider applied the batch once
     # The lease runs out (injected clock), the rows go back and are resent with the same keys.
     later = timezone.now() + timedelta(seconds=sync_settings.SYNC_LEASE_SECONDS + 1)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from django.core import mail
 
-from tests.factories import UserFactory, access_token_for
+from tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -17,17 +17,3 @@ def _empty_outbox() -> Iterator[None]:
 @pytest.fixture
 def other_user(db):
     return UserFactory()
-
-
-@pytest.fixture
-def client_for():
-    """An authenticated APIClient for any user."""
-    from rest_framework.test import APIClient
-
-    def make(user):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
-        client.user = user
-        return client
-
-    return make

@@ -4,7 +4,6 @@ without the broker (the same Redis) and without another write in this process.""
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,6 +12,7 @@ from core import redis as coordination
 from deploy.dev.faultproxy import FaultProxy
 from tasks.services import cache as task_cache_module
 from tests.tasks.factories import TaskFactory
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,9 +53,11 @@ def test_list_is_fresh_within_seconds_after_a_pause(paused_coordination, auth_cl
 
     paused_coordination.set_mode("pass")
     # No further write, no broker: only the background retry can move the generation.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and task_cache_module.task_cache_pending_user_ids():
-        time.sleep(0.2)
+    wait_until(
+        lambda: not task_cache_module.task_cache_pending_user_ids(),
+        timeout_seconds=10,
+        interval_seconds=0.2,
+    )
     assert task_cache_module.task_cache_pending_user_ids() == set()
     coordination.breaker.reset()  # this thread's own reads: no leftover breaker window
     response = auth_client.get("/api/v1/tasks")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,18 +12,9 @@ from tasks.jobs import schedule_daily_reminders
 from tasks.models import TaskReminderLedger
 from tests.factories import UserFactory
 from tests.tasks.factories import TaskFactory
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.live_worker]
-
-
-def _wait_for(condition, *, timeout_seconds: float = 30.0) -> bool:
-    """Poll until the worker has done its part (completion, not correctness, is awaited)."""
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_reminders_flow_through_the_worker_and_the_reminders_queue(eager_off, settings):
@@ -42,8 +32,8 @@ def test_reminders_flow_through_the_worker_and_the_reminders_queue(eager_off, se
     signals.task_prerun.connect(record, weak=False)
     try:
         schedule_daily_reminders.delay(now.isoformat())
-        assert _wait_for(lambda: TaskReminderLedger.objects.count() == len(tasks))
-        assert _wait_for(lambda: len(mail.outbox) == len(tasks))
+        assert wait_until(lambda: TaskReminderLedger.objects.count() == len(tasks))
+        assert wait_until(lambda: len(mail.outbox) == len(tasks))
     finally:
         signals.task_prerun.disconnect(record)
     assert sorted(m.subject for m in mail.outbox) == sorted(
