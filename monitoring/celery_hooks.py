@@ -63,6 +63,7 @@ def reset_multiprocess_dir(**_: Any) -> None:
     from monitoring.multiproc import (
         BASE_ENV,
         WORKER_PREFIX,
+        multiprocess_dir,
         multiprocess_dir_reset,
         multiprocess_worker_dirs_prune,
     )
@@ -71,9 +72,7 @@ def reset_multiprocess_dir(**_: Any) -> None:
         # Not started by `celery worker` (config.celery selects the directory there): the
         # directory may be shared with other processes, so nothing is deleted.
         return
-    if not os.path.basename(os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")).startswith(
-        WORKER_PREFIX
-    ):
+    if not os.path.basename(multiprocess_dir()).startswith(WORKER_PREFIX):
         return
     multiprocess_worker_dirs_prune()
     # Django (and so our metrics) is already loaded here: spare this process's own files.

@@ -39,6 +39,7 @@ from core.metrics import limiter_fail_open as limiter_fail_open
 from core.metrics import limiter_fail_open_decisions as limiter_fail_open_decisions
 from core.metrics import rate_limited as rate_limited
 from core.metrics import rate_limited_requests as rate_limited_requests
+from monitoring.multiproc import multiprocess_dir
 from monitoring.registry import gauges_registered
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 # `*_created` samples double the exposition and nothing here queries them.
 disable_created_metrics()
 
-MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+MULTIPROC_DIR = multiprocess_dir()
 if MULTIPROC_DIR:
     # Values are mmap files created as metrics are constructed: the directory must exist now.
     os.makedirs(MULTIPROC_DIR, exist_ok=True)
@@ -238,7 +239,7 @@ __all__ = ["multiprocess_dir_reset", "multiprocess_mark_dead"]
 
 def base_registry() -> CollectorRegistry:
     """Every process's values (multiprocess) or this process's default registry."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return registry

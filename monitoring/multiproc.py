@@ -37,6 +37,13 @@ def multiprocess_base_dir() -> str:
     return base
 
 
+def multiprocess_dir() -> str:
+    """This process's metric directory ('' = single-process metrics): the variable
+    prometheus_client itself reads, set by multiprocess_dir_select. The configured base is
+    `multiprocess_base_dir()` (settings.PROMETHEUS_MULTIPROC_DIR)."""
+    return os.environ.get(MULTIPROC_ENV, "")
+
+
 def multiprocess_dir_select(*, kind: str) -> str:
     """Point this process, and every process it forks from now on, at `<base>/<kind>`.
 
@@ -61,7 +68,7 @@ def multiprocess_dir_reset(path: str | None = None, *, keep_pid: int | None = No
 
     `keep_pid` spares the files of that process (the caller's own, already mapped: deleting
     them would make its later writes vanish)."""
-    path = path or os.environ.get(MULTIPROC_ENV, "")
+    path = path or multiprocess_dir()
     if not path:
         return
     kept_suffix = f"_{keep_pid}.db" if keep_pid is not None else None
@@ -100,7 +107,7 @@ def multiprocess_worker_dirs_prune() -> list[str]:
 
 def multiprocess_mark_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (gunicorn `child_exit`, Celery process shutdown)."""
-    if os.environ.get(MULTIPROC_ENV):
+    if multiprocess_dir():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
