@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.generics import GenericAPIView
@@ -35,6 +36,7 @@ from accounts.services import (
     user_update,
 )
 from accounts.tokens import refresh_rotate, token_pair_for, token_verify
+from core.idempotency import idempotent_create
 from core.schema import problems
 from core.views import LimitFirstMixin, authenticated_user
 
@@ -218,11 +220,15 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
         request=UserCreateIn,
         responses={201: UserOut, **problems(403, 409, descriptions=PROBLEM_WORDING)},
     )
+    @idempotent_create
     def post(self, request: Request) -> Response:
         serializer = UserCreateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = user_create(**serializer.validated_data)
-        return Response(UserOut(user).data, status=status.HTTP_201_CREATED)
+        location = reverse("user-detail", kwargs={"pk": user.pk})
+        return Response(
+            UserOut(user).data, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
 
 
 class _UserDetailBase(LimitFirstMixin, GenericAPIView):

@@ -38,6 +38,13 @@ _TYPES = (
         "(`tags.0`, `non_field_errors`) to its messages. Nothing was changed.",
     ),
     ProblemType(
+        "invalid_idempotency_key",
+        400,
+        "Invalid Idempotency-Key",
+        "The Idempotency-Key header must be 1 to 255 printable ASCII characters (a quoted "
+        "string per RFC 8941 is accepted). Nothing was changed.",
+    ),
+    ProblemType(
         "bad_request",
         400,
         "Bad request",
@@ -189,6 +196,20 @@ _TYPES = (
         "accept one of them.",
     ),
     ProblemType(
+        "idempotency_key_in_use",
+        409,
+        "Idempotency-Key in use",
+        "A request with this Idempotency-Key is still being processed. Retry after "
+        "`Retry-After` seconds: you will get its answer.",
+    ),
+    ProblemType(
+        "idempotency_key_mismatch",
+        422,
+        "Idempotency-Key reused with another request",
+        "This Idempotency-Key was already used with a different body or endpoint within the "
+        "last 24 hours. Use a new key for a new request.",
+    ),
+    ProblemType(
         "conflict",
         409,
         "Conflict",
@@ -238,6 +259,13 @@ _TYPES = (
         "Internal server error",
         "An unexpected error, logged with the request id (`X-Request-ID`). Nothing internal is "
         "shown; report the request id if it persists.",
+    ),
+    ProblemType(
+        "idempotency_unavailable",
+        503,
+        "Idempotency store unavailable",
+        "A request carrying an Idempotency-Key cannot be checked for a repeat right now, and "
+        "running it unchecked could create a duplicate. Retry after `Retry-After` seconds.",
     ),
     ProblemType(
         "service_unavailable",

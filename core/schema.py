@@ -17,6 +17,8 @@ so no view repeats these rules:
   and every integer query parameter its 18-digit cap (core.params.is_plain_int).
 - Request bodies of `StrictInputSerializer`s say `additionalProperties: false`, and their
   integers the signed 64-bit range the JSON parser (core.parsers) accepts.
+- Create operations whose handler is `core.idempotency.idempotent_create` (which documents
+  the `Idempotency-Key` header itself) get its problems: 400, 409, 422, 503.
 - Descriptions come only from `extend_schema(description=...)`: a view's docstring is for
   maintainers and never leaks into the docs.
 """
@@ -32,6 +34,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions
 
+from core import idempotency
 from core.errors import PROBLEM_CONTENT_TYPE
 from core.parsers import INT_MAX, INT_MIN
 from core.serializers import (
@@ -197,7 +200,13 @@ class ApiAutoSchema(AutoSchema):
             statuses.add(429)
         if getattr(view, "throttle_scope", None) in settings.RATE_LIMIT_FAIL_CLOSED_SCOPES:
             statuses.add(503)
+        if self._is_idempotent_create():
+            statuses.update((400, 409, 422, 503))
         return statuses
+
+    def _is_idempotent_create(self) -> bool:
+        handler = getattr(self.view, self.method.lower(), None)
+        return idempotency.is_idempotent_create(handler)
 
     def _add_problems(self, operation: dict[str, Any]) -> None:
         responses = operation["responses"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.cache import query_hash
+from core.idempotency import idempotent_create
 from core.pagination import PageNumberPagination
 from core.params import is_plain_int
 from core.renderers import EnvelopeResponse
@@ -115,11 +117,15 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
         request=TaskIn,
         responses={201: TaskOut},
     )
+    @idempotent_create
     def post(self, request: Request) -> Response:
         data = TaskIn(data=request.data)
         data.is_valid(raise_exception=True)
         task = services.task_create(owner=request.user, data=data.validated_data)
-        return Response(TaskOut(task).data, status=status.HTTP_201_CREATED)
+        location = reverse("task-detail", kwargs={"pk": task.pk})
+        return Response(
+            TaskOut(task).data, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
 
 
 class TaskDetailView(LimitFirstMixin, generics.GenericAPIView):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.fields import reject_unknown_parameters, selection_patterns
+from core.idempotency import idempotent_create
 from core.renderers import EnvelopeResponse
 from core.schema import problems
 from core.views import LimitFirstMixin
@@ -131,6 +133,7 @@ class PostListV2View(V2Base):
         request=PostCreateIn,
         responses={201: PostV2Out, **SLUG_TAKEN},
     )
+    @idempotent_create
     def post(self, request: Request) -> Response:
         serializer = PostCreateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -144,7 +147,9 @@ class PostListV2View(V2Base):
             tag_ids=data["tag_ids"],
             is_published=data["publish"],
         )
-        return self.written(request, post.pk, code=status.HTTP_201_CREATED)
+        response = self.written(request, post.pk, code=status.HTTP_201_CREATED)
+        response["Location"] = reverse("posts-v2-detail", kwargs={"pk": post.pk})
+        return response
 
 
 class PostDetailV2View(V2Base):
