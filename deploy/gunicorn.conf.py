@@ -43,8 +43,13 @@ def when_ready(server: Any) -> None:
 
     django.setup()
     from core.checks import verify_at_startup
+    from monitoring.health import drain_cancel
 
     verify_at_startup(process="gunicorn")
+    # A drain belongs to the server it stopped (`manage.py drain --wait` keeps health 503
+    # through the shutdown): a new server starts in rotation.
+    if drain_cancel():
+        server.log.info("drain file of the previous run removed")
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -221,3 +221,29 @@ def test_a_worker_that_stopped_heartbeating_stops_counting(client):
     )
     health.health_cache_clear()
     assert client.get("/api/health").json()["services"]["queue"] == "ok"
+
+
+def test_drain_wait_keeps_health_503_until_the_server_stops(client, drain_file):
+    """After `drain --wait` the deploy SIGTERMs the server; a health flip back to 200 during
+    the graceful shutdown would put a dying server back into rotation."""
+    call_command("drain", seconds=0, wait=True)
+    assert client.get("/api/health").status_code == 503
+    with time_machine.travel(time.time() + 59, tick=False):
+        assert client.get("/api/health").status_code == 503
+
+
+def test_a_starting_web_server_clears_the_previous_drain(client, drain_file):
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    call_command("drain", seconds=0, wait=True)
+    path = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    logged: list[str] = []
+    module.when_ready(SimpleNamespace(log=SimpleNamespace(info=logged.append)))
+    assert not drain_file.exists()
+    assert logged == ["drain file of the previous run removed"]
+    assert client.get("/api/health").status_code == 200

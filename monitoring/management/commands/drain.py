@@ -2,6 +2,11 @@
 
 Deploy order: `manage.py drain --wait` → SIGTERM gunicorn. Requests keep succeeding while
 draining; only the health answer changes. `--cancel` ends a drain early.
+
+With `--wait` the server is about to be stopped: health keeps answering 503 for
+STOP_GRACE_SECONDS after the wait, through gunicorn's graceful shutdown (30 s), so a load
+balancer never routes to it again in between; the next start clears the drain
+(deploy/gunicorn.conf.py, when_ready).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from monitoring import health
+
+# gunicorn's graceful_timeout (deploy/gunicorn.conf.py) plus margin for the stop itself.
+STOP_GRACE_SECONDS = 60
 
 
 class Command(BaseCommand):
@@ -31,8 +39,11 @@ class Command(BaseCommand):
             self.stdout.write("drain cancelled" if removed else "not draining")
             return
         seconds = options["seconds"] if options["seconds"] is not None else settings.DRAIN_SECONDS
-        deadline = health.drain_start(seconds=seconds)
+        started = time.time()
+        grace = STOP_GRACE_SECONDS if options["wait"] else 0
+        health.drain_start(seconds=seconds + grace, now=started)
         self.stdout.write(f"draining for {seconds}s (file {settings.DRAIN_FILE})")
         if options["wait"]:
-            time.sleep(max(0.0, deadline - time.time()))  # the deploy script's pause, by design
-            self.stdout.write("drain period over")
+            # the deploy script's pause, by design
+            time.sleep(max(0.0, started + seconds - time.time()))
+            self.stdout.write("drain period over; health stays 503 until the server stops")
