@@ -112,10 +112,18 @@ class _Proxy:
         if self.state.mode in ("reset", "refuse"):
             _hard_close(writer)
             return
+        pending = (writer, None)
+        self.connections.add(pending)  # a mode change while connecting upstream applies too
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             _hard_close(writer)
+            return
+        finally:
+            self.connections.discard(pending)
+        if self.state.mode in ("reset", "refuse") or writer.transport.is_closing():
+            _hard_close(writer)
+            _hard_close(up_writer)
             return
         entry = (writer, up_writer)
         self.connections.add(entry)
