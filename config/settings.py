@@ -157,6 +157,9 @@ DB_LOCK_WAIT_TIMEOUT_SECONDS = env.int("DB_LOCK_WAIT_TIMEOUT_SECONDS", default=1
 DB_READ_TIMEOUT_SECONDS = env.int("DB_READ_TIMEOUT_SECONDS", default=5)
 DB_WRITE_TIMEOUT_SECONDS = env.int("DB_WRITE_TIMEOUT_SECONDS", default=5)
 DB_STATEMENT_TIMEOUT_SECONDS = env.float("DB_STATEMENT_TIMEOUT_SECONDS", default=4.0)
+# Web requests only: total database time per request (a statement past it is not started).
+# 15 s + one statement's worst case (3 s connect + 5 s read) stays below gunicorn's 30 s.
+DB_REQUEST_BUDGET_SECONDS = env.float("DB_REQUEST_BUDGET_SECONDS", default=15.0)
 
 
 def _tune_database(config: dict, *, alias: str) -> dict:

@@ -14,7 +14,11 @@ multiprocess_dir_select(kind="web")
 
 application = get_wsgi_application()
 
-from config.database import request_timeouts_apply  # noqa: E402 (needs settings loaded)
+from config.database import (  # noqa: E402 (needs settings loaded)
+    request_budget_install,
+    request_timeouts_apply,
+)
 
-# Requests fail with 503 on a stalled database instead of waiting for gunicorn's SIGKILL.
+# Requests fail with 503 on a stalled or slow database instead of waiting for gunicorn's SIGKILL.
 request_timeouts_apply()
+request_budget_install()

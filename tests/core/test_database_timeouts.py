@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, connection, connections
 
-from config.database import request_timeouts_apply
+from config.database import (
+    request_budget_install,
+    request_budget_uninstall,
+    request_timeouts_apply,
+)
 from core.errors import is_database_unavailable
 from monitoring import health
 from tests.factories import UserFactory, api_client_for
@@ -85,3 +89,25 @@ def test_health_answers_in_its_budget_and_says_slow_when_the_database_stalls(dat
     assert document["status"] == "degraded"
     assert status == 200
     assert elapsed < 1.0  # the 250 ms probe deadline, not the 3 s connect timeout
+
+
+@pytest.fixture
+def request_budget(settings):
+    settings.DB_REQUEST_BUDGET_SECONDS = 1.0
+    request_budget_install()
+    yield
+    request_budget_uninstall()
+
+
+@pytest.mark.timeout(60)
+def test_slow_database_fails_the_request_once_its_budget_is_spent(database_proxy, request_budget):
+    """600 ms each way: every statement takes 1.2 s and none hits a statement timeout, but
+    the request's second statement would start past its 1 s budget."""
+    client = api_client_for(UserFactory(), raise_request_exception=False)
+    connection.ensure_connection()
+    database_proxy.set_mode("latency", latency_ms=600)
+    response = client.get("/api/v1/tasks")
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    database_proxy.set_mode("pass")
+    assert client.get("/api/v1/tasks").status_code == 200  # the next request has its own budget
