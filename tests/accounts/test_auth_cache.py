@@ -20,7 +20,7 @@ from accounts.services import user_deactivate, user_logout_all, user_set_role
 from accounts.tokens import token_family_revoke
 from core import redis as coordination
 from core.views import LimitFirstMixin
-from tests.accounts.conftest import client_for
+from tests.accounts.conftest import login_client_for
 
 
 class WhoAmIView(LimitFirstMixin, APIView):
@@ -72,7 +72,7 @@ def redis_calls() -> Iterator[list[str]]:
 def test_warm_request_makes_one_redis_round_trip_and_no_query(
     member, redis_calls, django_assert_num_queries
 ):
-    client = client_for(member)
+    client = login_client_for(member)
     cold = client.get("/api/v1/whoami")  # state missing: the user row, then a fill
     redis_calls.clear()
 
@@ -89,7 +89,7 @@ def test_warm_request_makes_one_redis_round_trip_and_no_query(
 
 
 def test_users_me_reads_the_user_row_once_in_the_view(member, django_assert_num_queries):
-    client = client_for(member)
+    client = login_client_for(member)
     client.get("/api/v1/users/me")
 
     with django_assert_num_queries(1):
@@ -101,7 +101,7 @@ def test_users_me_reads_the_user_row_once_in_the_view(member, django_assert_num_
 
 
 def test_a_profile_update_through_the_cached_user_captures_only_what_changed(member):
-    client = client_for(member)
+    client = login_client_for(member)
     client.get("/api/v1/users/me")
 
     response = client.patch("/api/v1/users/me", {"name": "Renamed"}, format="json")
@@ -113,7 +113,7 @@ def test_a_profile_update_through_the_cached_user_captures_only_what_changed(mem
 
 def test_limit_refusal_still_applies_to_authenticated_users(member, settings):
     settings.RATE_LIMITS = {**django_settings.RATE_LIMITS, "default": "2/m"}
-    client = client_for(member)
+    client = login_client_for(member)
 
     statuses = [client.get("/api/v1/whoami").status_code for _ in range(4)]
 
@@ -131,7 +131,7 @@ def test_limit_refusal_still_applies_to_authenticated_users(member, settings):
     ],
 )
 def test_revocation_holds_on_the_very_next_request(member, revoke):
-    client = client_for(member)
+    client = login_client_for(member)
     assert client.get("/api/v1/whoami").status_code == 200
     assert client.get("/api/v1/whoami").status_code == 200  # served from the cached state
 
@@ -144,7 +144,7 @@ def test_revocation_holds_on_the_very_next_request(member, revoke):
 
 def test_role_change_holds_on_the_very_next_request(admin, member):
     user_set_role(user=User.objects.get(pk=member.pk), role="admin")
-    client = client_for(User.objects.get(pk=member.pk))
+    client = login_client_for(User.objects.get(pk=member.pk))
     assert client.get("/api/v1/adminonly").status_code == 200
     assert client.get("/api/v1/adminonly").status_code == 200
 
@@ -155,8 +155,8 @@ def test_role_change_holds_on_the_very_next_request(admin, member):
 
 
 def test_revoked_login_family_holds_on_the_very_next_request(member):
-    client = client_for(member)
-    other_login = client_for(member)
+    client = login_client_for(member)
+    other_login = login_client_for(member)
     assert client.get("/api/v1/whoami").status_code == 200
     assert client.get("/api/v1/whoami").status_code == 200
 
@@ -168,7 +168,7 @@ def test_revoked_login_family_holds_on_the_very_next_request(member):
 
 
 def test_redis_unavailable_means_the_database_decides(member, django_assert_num_queries):
-    client = client_for(member)
+    client = login_client_for(member)
     assert client.get("/api/v1/whoami").status_code == 200
     coordination.breaker.trip()  # as after a failed call: Redis is skipped for a while
 
