@@ -28,14 +28,18 @@ class Persona:
         return self.user.pk if self.user else None
 
 
-def persona_for(role: str) -> Persona:
-    """A fresh user of `role` with a real access token (anonymous: no user, no header)."""
-    if role == "anonymous":
-        return Persona(role=role)
-    user = UserFactory(role=role)
+def persona_of(user: Any) -> Persona:
+    """A persona for an existing user (None: anonymous), with a real access token."""
+    if user is None:
+        return Persona(role="anonymous")
     return Persona(
-        role=role, user=user, headers={"Authorization": f"Bearer {access_token_for(user)}"}
+        role=user.role, user=user, headers={"Authorization": f"Bearer {access_token_for(user)}"}
     )
+
+
+def persona_for(role: str) -> Persona:
+    """A fresh throwaway user of `role` (anonymous: no user, no header)."""
+    return persona_of(None if role == "anonymous" else UserFactory(role=role))
 
 
 @dataclass
@@ -57,12 +61,14 @@ class World:
 
 
 @pytest.fixture
-def world(db) -> World:
+def world(db, member, editor, admin) -> World:
+    """Built on the suite's personas (tests/conftest.py), plus users who are none of them."""
     from posts.models import Category, Tag
     from posts.services import post_create
     from tests.tasks.factories import TaskFactory
 
-    personas = {role: persona_for(role) for role in ROLES}
+    by_role = {"anonymous": None, "member": member, "editor": editor, "admin": admin}
+    personas = {role: persona_of(by_role[role]) for role in ROLES}
     other_user = UserFactory(role="member")
     other_editor = UserFactory(role="editor")
     category = Category.objects.create(name="News", slug="news")
