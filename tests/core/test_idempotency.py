@@ -16,7 +16,7 @@ from core.idempotency import (
 )
 from posts.models import Post
 from tasks.models import Task
-from tests.factories import UserFactory, access_token_for
+from tests.factories import UserFactory, api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +24,7 @@ KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
 
 
 def _client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
-    client.user = user
-    return client
+    return api_client_for(user)
 
 
 def _post(client, path: str, body: dict, key: str | None = KEY):
