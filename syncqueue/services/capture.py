@@ -150,14 +150,20 @@ def _new_row(
 
 def _upsert_sql(*, rows: int) -> str:
     """MariaDB: insert `rows` unsent rows, each merged into the user's unsent row if one exists
-    (the unique unsent_user_id decides insert vs merge; the newer version wins)."""
+    (the unique unsent_user_id decides insert vs merge; the newer version wins, payload and
+    version together: an older state arriving later changes neither).
+
+    MariaDB applies the assignments left to right, each seeing the ones before it, so the
+    payload is compared with the row's version before `version` itself moves."""
     values = ", ".join(["(%s, %s, %s, %s, %s, 0, '', %s, %s, %s)"] * rows)
     return (
         f"INSERT INTO {OutboxRecord._meta.db_table} (user_id, unsent_user_id, payload, version,"
         " status, retry_count, last_error, next_attempt_at, created_at, updated_at)"
         f" VALUES {values}"
-        " ON DUPLICATE KEY UPDATE payload = VALUES(payload),"
-        " version = GREATEST(version, VALUES(version)), updated_at = VALUES(updated_at)"
+        " ON DUPLICATE KEY UPDATE"
+        " payload = IF(VALUES(version) > version, VALUES(payload), payload),"
+        " updated_at = VALUES(updated_at),"
+        " version = GREATEST(version, VALUES(version))"
     )
 
 
