@@ -26,7 +26,8 @@ class UserCreateForm(AdminUserCreationForm):
         fields = ("email", "name", "role")
 
     def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        normalized: str = User.objects.normalize_email(self.cleaned_data["email"])
+        email = normalized.strip().lower()
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("A user with this email already exists.")
         return email

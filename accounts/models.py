@@ -15,13 +15,14 @@ class UserQuerySet(models.QuerySet["User"]):
         return self.filter(is_active=True)
 
 
+# The Django plugin cannot type a from_queryset() class used as a base: User.objects is Any.
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("email is required")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user: User = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user

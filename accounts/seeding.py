@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -84,7 +85,7 @@ def _insert_sql() -> str:
     return f"INSERT INTO {quote(User._meta.db_table)} ({columns}) VALUES ({placeholders})"
 
 
-def _write_rows(rows: list[tuple]) -> None:
+def _write_rows(rows: list[tuple[Any, ...]]) -> None:
     with transaction.atomic():
         if connection.vendor == "mysql":
             connection.ensure_connection()
@@ -125,7 +126,7 @@ def seed(*, count: int, progress: Callable[[int], None]) -> int:
     joined = connection.ops.adapt_datetimefield_value(timezone.now())
     before_id = User.objects.order_by("-id").values_list("id", flat=True).first() or 0
     number = before_id + 1  # email numbers continue after the highest id: no collisions
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     existing = set(
         User.objects.filter(email__in=[a.email for a in DEMO_ACCOUNTS]).values_list(
             "email", flat=True

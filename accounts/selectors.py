@@ -12,7 +12,7 @@ def user_list(
     *, role: str | None = None, is_active: bool | None = None, search: str | None = None
 ) -> UserQuerySet:
     """Users for the admin list, oldest first (a stable order for page numbers)."""
-    users = User.objects.all().order_by("id")
+    users: UserQuerySet = User.objects.all().order_by("id")
     if role:
         users = users.filter(role=role)
     if is_active is not None:
@@ -32,6 +32,7 @@ def user_get_visible(*, user_id: int, viewer: User) -> User:
     if not viewer.is_admin:
         raise Http404("No such user.")
     try:
-        return User.objects.get(pk=user_id)
+        user: User = User.objects.get(pk=user_id)
     except User.DoesNotExist:
         raise Http404("No such user.") from None
+    return user

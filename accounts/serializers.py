@@ -54,7 +54,7 @@ class TokenObtainIn(StrictInputSerializer):
         return {"user": user}
 
 
-class TokenPairOut(serializers.Serializer):
+class TokenPairOut(serializers.Serializer[Any]):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
@@ -67,18 +67,18 @@ class TokenVerifyIn(StrictInputSerializer):
     token = serializers.CharField(max_length=4096)
 
 
-class TokenVerifyOut(serializers.Serializer):
+class TokenVerifyOut(serializers.Serializer[Any]):
     valid = serializers.BooleanField()
 
 
-class LogoutAllOut(serializers.Serializer):
+class LogoutAllOut(serializers.Serializer[Any]):
     refresh_tokens_revoked = serializers.IntegerField()
 
 
 # --------------------------------------------------------------------------- users
 
 
-class UserOut(serializers.ModelSerializer):
+class UserOut(serializers.ModelSerializer[User]):
     class Meta:
         model = User
         fields = (

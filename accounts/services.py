@@ -39,7 +39,8 @@ class LastAdmin(Conflict):
 
 
 def _normalize_email(email: str) -> str:
-    return User.objects.normalize_email(email).strip().lower()
+    normalized: str = User.objects.normalize_email(email)
+    return normalized.strip().lower()
 
 
 def _ensure_email_free(*, email: str, exclude_pk: int | None = None) -> None:

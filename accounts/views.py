@@ -178,7 +178,7 @@ class LogoutAllView(LimitFirstMixin, APIView):
 # --------------------------------------------------------------------------- users
 
 
-class UserListCreateView(LimitFirstMixin, GenericAPIView):
+class UserListCreateView(LimitFirstMixin, GenericAPIView[Any]):
     """Admins only: page list (`?page=&page_size=`, filters) and creation."""
 
     permission_classes = [permissions.IsAuthenticated, IsAdminRole]
@@ -231,7 +231,7 @@ class UserListCreateView(LimitFirstMixin, GenericAPIView):
         )
 
 
-class _UserDetailBase(LimitFirstMixin, GenericAPIView):
+class _UserDetailBase(LimitFirstMixin, GenericAPIView[Any]):
     """Self or admin; anyone else gets 404 (no way to probe which ids exist)."""
 
     permission_classes = [permissions.IsAuthenticated]

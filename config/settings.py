@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -50,7 +51,9 @@ if os.environ.get("ENV_FILE") and not ENV_FILE.is_file():
 
 
 class _FileValues(environ.Env):
-    ENVIRON: dict[str, str] = {}  # read_env fills this, not os.environ
+    # read_env fills this, not os.environ. environ only reads ENVIRON as a mapping; the type it
+    # infers for it is os.environ's.
+    ENVIRON: dict[str, str] = {}  # type: ignore[assignment]
 
 
 _FileValues.read_env(ENV_FILE, overwrite=True)
@@ -63,7 +66,7 @@ for _name, _value in _FileValues.ENVIRON.items():
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
     del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 env = environ.Env()
-env.ENVIRON = _SetValues()
+env.ENVIRON = _SetValues()  # type: ignore[assignment]  # a mapping, as above
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -162,7 +165,7 @@ DB_STATEMENT_TIMEOUT_SECONDS = env.float("DB_STATEMENT_TIMEOUT_SECONDS", default
 DB_REQUEST_BUDGET_SECONDS = env.float("DB_REQUEST_BUDGET_SECONDS", default=15.0)
 
 
-def _tune_database(config: dict, *, alias: str) -> dict:
+def _tune_database(config: dict[str, Any], *, alias: str) -> dict[str, Any]:
     config.setdefault("CONN_MAX_AGE", DB_CONN_MAX_AGE_SECONDS)
     config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.mysql":
@@ -213,7 +216,7 @@ REDIS_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_CONNECT_TIMEOUT_SECONDS", defau
 REDIS_BREAKER_SECONDS = env.float("REDIS_BREAKER_SECONDS", default=2.0)
 
 
-def _cache(url: str, *, location_name: str) -> dict:
+def _cache(url: str, *, location_name: str) -> dict[str, Any]:
     if not url:
         return {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -49,14 +49,14 @@ def address_in(address: str, networks: tuple[Network, ...]) -> bool:
 
 def client_ip(request: HttpRequest) -> str:
     """The client address as a string (cached on the request)."""
-    cached = getattr(request, "_client_ip", None)
+    cached: str | None = getattr(request, "_client_ip", None)
     if cached is not None:
         return cached
     ip = client_ip_from(
         remote_addr=request.META.get("REMOTE_ADDR", ""),
         forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", ""),
     )
-    request._client_ip = ip  # type: ignore[attr-defined]
+    request._client_ip = ip  # type: ignore[attr-defined]  # a per-request cache, read above
     return ip
 
 

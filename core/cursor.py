@@ -234,12 +234,12 @@ class KeysetPage:
 
 
 def keyset_page(
-    queryset: QuerySet,
+    queryset: QuerySet[Any],
     *,
     spec: KeysetSpec,
     position: CursorPosition | None,
     limit: int,
-    fetch: Callable[[QuerySet], list[Any]] = list,
+    fetch: Callable[[QuerySet[Any]], list[Any]] = list,
 ) -> KeysetPage:
     """One page by keyset seek: a single query of `limit + 1` rows, never an OFFSET.
 

@@ -26,7 +26,7 @@ class PublishSkipped(Exception):
 MAX_DELIVERIES = 5
 
 
-class GuardedTask(Task):
+class GuardedTask(Task[Any, Any]):
     """Base task: drops poison messages that keep getting redelivered after worker loss
     (task_reject_on_worker_lost would otherwise loop them forever)."""
 
@@ -50,7 +50,7 @@ class GuardedTask(Task):
         return super().__call__(*args, **kwargs)
 
 
-def job_get(name: str) -> Task:
+def job_get(name: str) -> Task[Any, Any]:
     """The registered job called `name` ("tasks.jobs.send_task_reminders_chunk").
 
     Looked up in the Celery app's registry, so `apply_async` honours eager mode (`make run`,

@@ -19,8 +19,10 @@ import math
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 
@@ -133,7 +135,7 @@ end
 GCRA_LUA = GCRA_LUA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
 
 
-def _decision_from(policy: Policy, raw: list, *, is_fallback: bool = False) -> Decision:
+def _decision_from(policy: Policy, raw: Sequence[Any], *, is_fallback: bool = False) -> Decision:
     allowed, remaining, retry_ms, reset_ms = (int(x) for x in raw)
     return Decision(
         policy=policy,
@@ -145,7 +147,7 @@ def _decision_from(policy: Policy, raw: list, *, is_fallback: bool = False) -> D
     )
 
 
-def decision_from_script_result(policy: Policy, raw: list) -> Decision:
+def decision_from_script_result(policy: Policy, raw: Sequence[Any]) -> Decision:
     """For scripts that embed GCRA_LUA_FUNCTION and return its four numbers."""
     return _decision_from(policy, raw)
 

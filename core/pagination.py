@@ -30,7 +30,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
             raise ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
         return size
 
-    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list | None:
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any] | None:
         raw = request.query_params.get(self.page_query_param, "1")
         if not is_plain_int(raw) or int(raw) < 1:
             raise ValidationError({"page": ["Must be a positive integer."]})

@@ -201,8 +201,9 @@ class LocalStore:
             if table is None:
                 table = {}
                 self._data[key] = (table, None)
-            table[field] = int(table.get(field, 0)) + amount
-            return table[field]
+            count = int(table.get(field, 0)) + amount
+            table[field] = count
+            return count
 
     def ttl_seconds(self, key: str) -> float | None:
         with self._lock:
@@ -222,7 +223,8 @@ def value_get(key: str) -> bytes | None:
     if not is_configured():
         value = local_store.get(key)
         return value if value is None or isinstance(value, bytes) else str(value).encode()
-    return call(lambda r: r.get(key))
+    raw: bytes | None = call(lambda r: r.get(key))
+    return raw
 
 
 def value_set(

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 
 def api_version_of(request: Any, view: Any) -> str:
-    version = getattr(view, "api_version", None)
+    version: str | None = getattr(view, "api_version", None)
     if version:
         return version
     path = getattr(request, "path", "") or ""
@@ -59,7 +59,8 @@ class EnvelopeJSONRenderer(JSONRenderer):
             or response.status_code >= 400
             or getattr(view, "envelope", True) is False
         ):
-            return super().render(data, accepted_media_type, renderer_context)
+            body: bytes = super().render(data, accepted_media_type, renderer_context)
+            return body
         if response.status_code == 204:
             return b""
         wrapped = envelope(
@@ -67,4 +68,5 @@ class EnvelopeJSONRenderer(JSONRenderer):
             version=api_version_of(context.get("request"), view),
             extra_meta=response.envelope_meta if isinstance(response, EnvelopeResponse) else None,
         )
-        return super().render(wrapped, accepted_media_type, renderer_context)
+        body = super().render(wrapped, accepted_media_type, renderer_context)
+        return body

@@ -95,6 +95,7 @@ def problems(*statuses: int, descriptions: dict[int, str] | None = None) -> dict
 
 
 class ApiAutoSchema(AutoSchema):
+    # drf-spectacular's AutoSchema itself narrows DRF's get_description(path, method) to ().
     def get_description(self) -> str:  # type: ignore[override]
         # Only extend_schema(description=...) reaches the docs (it overrides this method).
         return ""
@@ -104,7 +105,8 @@ class ApiAutoSchema(AutoSchema):
         # spectacular's paginator wrapping (a second "Paginated…" component) is skipped.
         self._describing_response = True
         try:
-            return super()._get_response_for_code(*args, **kwargs)
+            response: dict[str, Any] = super()._get_response_for_code(*args, **kwargs)
+            return response
         finally:
             self._describing_response = False
 
@@ -122,7 +124,7 @@ class ApiAutoSchema(AutoSchema):
         return schema
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
-        schema = super()._map_basic_serializer(serializer, direction)
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
         if direction == "request" and isinstance(serializer, StrictInputSerializer):
             schema["additionalProperties"] = False
         return schema

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 
-class StrictInputSerializer(serializers.Serializer):
+class StrictInputSerializer(serializers.Serializer[Any]):
     """Rejects keys it does not declare as writable (400), instead of dropping them: a typo
     or a mass-assignment attempt (`author_id`, `role`, `view_count`) never looks like success.
     Every input body serializer of the API derives from it; core.schema documents its bodies
@@ -25,7 +25,7 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ProblemOut(serializers.Serializer):
+class ProblemOut(serializers.Serializer[Any]):
     """RFC 9457 problem details (core.errors), served as application/problem+json.
 
     Schema only: the body is built by core.errors; `errors` maps a field (or
@@ -38,7 +38,7 @@ class ProblemOut(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         # Added here, not declared: a class attribute named `errors` would shadow
         # Serializer.errors (the validation result every serializer has).
         fields = super().get_fields()
@@ -51,14 +51,14 @@ class ProblemOut(serializers.Serializer):
 # --------------------------------------------------------------------------- envelope (schema only)
 
 
-class EnvelopeMetaOut(serializers.Serializer):
+class EnvelopeMetaOut(serializers.Serializer[Any]):
     """`meta` of every success body (core.renderers)."""
 
     timestamp = serializers.DateTimeField()
     version = serializers.ChoiceField(choices=("v1", "v2"))
 
 
-class PaginationOut(serializers.Serializer):
+class PaginationOut(serializers.Serializer[Any]):
     page = serializers.IntegerField(min_value=1)
     page_size = serializers.IntegerField(min_value=1)
     total = serializers.IntegerField(min_value=0)
@@ -71,7 +71,7 @@ class PageMetaOut(EnvelopeMetaOut):
     pagination = PaginationOut()
 
 
-class CursorOut(serializers.Serializer):
+class CursorOut(serializers.Serializer[Any]):
     next = serializers.CharField(allow_null=True, help_text="Send as `?cursor=` for the next page.")
     prev = serializers.CharField(
         allow_null=True, help_text="Send as `?cursor=` for the previous page."

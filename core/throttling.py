@@ -45,6 +45,7 @@ class ScopedRateThrottle(BaseThrottle):
         subject = subject_for(request)
         # Authentication may have decided it already, in its own round trip (accounts).
         prefetched = getattr(request, "prefetched_rate_limit", None)
+        decision: Decision
         try:
             if prefetched is not None and prefetched[:2] == (scope, subject):
                 decision = prefetched[2]

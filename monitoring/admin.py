@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from monitoring.models import AlertEvent
 
@@ -13,5 +14,7 @@ class AlertEventAdmin(admin.ModelAdmin):
     date_hierarchy = "fired_at"
     readonly_fields = [field.name for field in AlertEvent._meta.fields]
 
-    def has_add_permission(self, request) -> bool:  # incidents are made by alert_fire only
+    def has_add_permission(
+        self, request: HttpRequest
+    ) -> bool:  # incidents are made by alert_fire only
         return False

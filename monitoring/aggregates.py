@@ -150,7 +150,8 @@ def minutes_read(*, first_minute: int, last_minute: int) -> dict[int, dict[str, 
         pipe = client.pipeline(transaction=False)
         for minute in minutes:
             pipe.hgetall(keys.aggregate_key(minute))
-        return pipe.execute()
+        hashes: list[dict[bytes, bytes]] = pipe.execute()
+        return hashes
 
     rows = coordination.call(_read)
     result: dict[int, dict[str, float]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -44,7 +45,7 @@ class Notification:
         return f"[{prefix}] {self.title}"
 
 
-def slack_payload(notification: Notification) -> dict:
+def slack_payload(notification: Notification) -> dict[str, Any]:
     """Slack incoming-webhook body: `text` fallback plus one coloured attachment."""
     return {
         "text": f"{LEVEL_EMOJI[notification.tone]} {notification.heading}",
@@ -63,7 +64,7 @@ def slack_payload(notification: Notification) -> dict:
     }
 
 
-def discord_payload(notification: Notification) -> dict:
+def discord_payload(notification: Notification) -> dict[str, Any]:
     """Discord webhook body: `content` plus one embed (Discord ignores Slack's attachments)."""
     return {
         "content": notification.heading,
@@ -82,7 +83,7 @@ def discord_payload(notification: Notification) -> dict:
     }
 
 
-def _post(*, channel: str, url: str, payload: dict) -> bool:
+def _post(*, channel: str, url: str, payload: dict[str, Any]) -> bool:
     try:
         response = httpx.post(url, json=payload, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:

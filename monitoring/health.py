@@ -172,7 +172,7 @@ def health_check(*, use_cache: bool = True) -> tuple[dict[str, Any], int]:
     (200); "not_configured" services are fine (embedded mode).
     """
     now = time.monotonic()
-    cached = _cache["value"]
+    cached: tuple[dict[str, Any], int] | None = _cache["value"]
     if use_cache and cached is not None and now - _cache["at"] < HEALTH_CACHE_SECONDS:
         return cached
     futures: dict[str, Future[float]] = {}

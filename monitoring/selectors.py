@@ -22,10 +22,11 @@ def snapshot_get() -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        snapshot: dict[str, Any] = json.loads(raw)
     except ValueError:
         logger.warning("gauge snapshot unreadable")
         return {}
+    return snapshot
 
 
 def beat_success_get() -> dict[str, float]:

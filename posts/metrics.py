@@ -24,4 +24,5 @@ def view_dropped() -> None:
 
 
 def views_dropped_total() -> float:
-    return VIEWS_DROPPED._value.get()
+    value: float = VIEWS_DROPPED._value.get()
+    return value

@@ -31,7 +31,7 @@ from posts.shaping import columns_for, shape_rows
 # --------------------------------------------------------------------------- v2 list
 
 
-def _dates(queryset: QuerySet, filters: Mapping[str, Any]) -> QuerySet:
+def _dates(queryset: QuerySet[Any], filters: Mapping[str, Any]) -> QuerySet[Any]:
     if "published_after" in filters:
         queryset = queryset.filter(
             published_at__gt=datetime.fromisoformat(filters["published_after"])
@@ -49,7 +49,7 @@ def _slug_id(model: type[Category] | type[Tag], slug: str) -> int | None:
 
 def _post_seek_base(
     filters: Mapping[str, Any], spec: KeysetSpec
-) -> tuple[QuerySet, KeysetSpec] | None:
+) -> tuple[QuerySet[Any], KeysetSpec] | None:
     """Published posts under the filters, with the index prefix pinned (see core.cursor.pinned):
     (category_id, status, …) or (author_id, status, …) or (status, …). None: no such category."""
     published = Post.Status.PUBLISHED
@@ -73,7 +73,7 @@ def _post_seek_base(
 
 def _tag_seek_base(
     filters: Mapping[str, Any], spec: KeysetSpec
-) -> tuple[QuerySet, KeysetSpec] | None:
+) -> tuple[QuerySet[Any], KeysetSpec] | None:
     """PostTag rows of the tag, seeking on its (tag_id, status, published_at, post_id) index."""
     tag_id = _slug_id(Tag, filters["tag"])
     if tag_id is None:
@@ -86,7 +86,7 @@ def _tag_seek_base(
     return _dates(queryset, filters), spec.with_leading("tag_id", "status")
 
 
-def _posts_in_order(ids: list[int], columns: list[str]) -> list[dict]:
+def _posts_in_order(ids: list[int], columns: list[str]) -> list[dict[str, Any]]:
     """The posts' selected columns, in the order of `ids` (one statement; none for no ids)."""
     if not ids:
         return []
@@ -94,7 +94,7 @@ def _posts_in_order(ids: list[int], columns: list[str]) -> list[dict]:
     return [by_id[post_id] for post_id in ids if post_id in by_id]
 
 
-def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict], dict[str, Any]]:
+def post_page_v2(*, query: V2ListQuery) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One cursor page of published posts: (objects, meta with cursor and limit).
 
     Statements: 1 (posts) + 1 per included author/category + 1 for tags when `tag_ids` or
@@ -139,7 +139,7 @@ def post_detail(
     post_id: int | None = None,
     slug: str | None = None,
     using: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """One post as an API object; drafts only for editors and admins, else 404.
     `using="default"` right after a write (replica lag could hide it)."""
     queryset = (
@@ -152,12 +152,15 @@ def post_detail(
     return shape_rows(rows, selection=selection)[0]
 
 
-def post_published_values(*, author_id: int | None = None) -> QuerySet:
+def post_published_values(*, author_id: int | None = None) -> QuerySet[Any]:
     """v1 lists: published posts, newest first, as value rows for V1_SELECTION."""
     queryset = Post.objects.published()
     if author_id is not None:
         queryset = queryset.filter(author_id=author_id)
-    return queryset.order_by("-published_at", "-id").values(*columns_for(V1_SELECTION))
+    values: QuerySet[Any] = queryset.order_by("-published_at", "-id").values(
+        *columns_for(V1_SELECTION)
+    )
+    return values
 
 
 def post_public_page(*, slug: str) -> dict[str, Any] | None:

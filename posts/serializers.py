@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from core.serializers import StrictInputSerializer
 
 
-class AuthorOut(serializers.Serializer):
+class AuthorOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class CategoryOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
-
-
-class TagOut(serializers.Serializer):
+class CategoryOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
 
 
-class PostV1Out(serializers.Serializer):
+class TagOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class PostV1Out(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     title = serializers.CharField()
     slug = serializers.CharField()
@@ -36,26 +38,26 @@ class PostV1Out(serializers.Serializer):
     tags = TagOut(many=True)
 
 
-class AuthorV2Out(serializers.Serializer):
+class AuthorV2Out(serializers.Serializer[Any]):
     """With `fields=author.name` (say), only the selected sub-fields are present."""
 
     id = serializers.IntegerField(required=False)
     name = serializers.CharField(required=False)
 
 
-class CategoryV2Out(serializers.Serializer):
+class CategoryV2Out(serializers.Serializer[Any]):
     id = serializers.IntegerField(required=False)
     name = serializers.CharField(required=False)
     slug = serializers.CharField(required=False)
 
 
-class TagV2Out(serializers.Serializer):
+class TagV2Out(serializers.Serializer[Any]):
     id = serializers.IntegerField(required=False)
     name = serializers.CharField(required=False)
     slug = serializers.CharField(required=False)
 
 
-class PostV2Out(serializers.Serializer):
+class PostV2Out(serializers.Serializer[Any]):
     """Every field is optional: `?fields=` picks them; `?include=` swaps ids for objects."""
 
     id = serializers.IntegerField(required=False)

@@ -101,9 +101,9 @@ def shape_row(
     row: Mapping[str, Any],
     *,
     selection: Selection,
-    tags: Mapping[int, list] | None,
+    tags: Mapping[int, list[Any]] | None,
     related: Mapping[str, Mapping[int, dict[str, Any]]],
-) -> dict:
+) -> dict[str, Any]:
     """One API object: exactly the selected fields, in the selected order."""
     out: dict[str, Any] = {}
     for name in selection.fields:
@@ -117,7 +117,7 @@ def shape_row(
     return out
 
 
-def shape_rows(rows: Sequence[Mapping[str, Any]], *, selection: Selection) -> list[dict]:
+def shape_rows(rows: Sequence[Mapping[str, Any]], *, selection: Selection) -> list[dict[str, Any]]:
     """API objects for a page of rows: + 1 query for tags, + 1 per included author/category."""
     tags = tags_for(post_ids=[row["id"] for row in rows], selection=selection)
     related = _related(rows, selection=selection)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 
-class StatsOutSerializer(serializers.Serializer):
+class StatsOutSerializer(serializers.Serializer[Any]):
     users = serializers.IntegerField(help_text="Number of user accounts.")
     orders = serializers.DecimalField(
         max_digits=30,

@@ -7,6 +7,7 @@ every-minute `sync_tick` picks them up. Redis down → the run sends nothing (fa
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
-def push_outbox_batches() -> dict:
+def push_outbox_batches() -> dict[str, Any]:
     """Send full batches while a full batch is due and the budget lasts (enqueued after commit
     by the backlog check). Idempotent: it only claims due rows."""
     try:
@@ -48,7 +49,7 @@ def push_outbox_batches() -> dict:
 
 
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
-def sync_tick() -> dict:
+def sync_tick() -> dict[str, Any]:
     """Every minute: reclaim expired leases, send due full batches, flush old partial batches
     and due retries. (The sync alerts are evaluated by monitoring's evaluator.)"""
     try:
@@ -70,12 +71,12 @@ def sync_tick() -> dict:
 
 
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
-def sync_sweep() -> dict:
+def sync_sweep() -> dict[str, Any]:
     """Hourly backstop: reclaim expired leases (also done by each tick)."""
     return {"reclaimed": outbox_reclaim_expired()}
 
 
 @shared_task(acks_late=True, soft_time_limit=200, time_limit=240)
-def sync_archive() -> dict:
+def sync_archive() -> dict[str, Any]:
     """Daily: delete sent/superseded rows and old provider calls past retention, in chunks."""
     return outbox_archive()

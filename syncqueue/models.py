@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -104,7 +105,7 @@ class OutboxRecord(models.Model):
     def idempotency_key(self) -> str:
         return f"{self.pk}:{self.version}"
 
-    def as_provider_record(self) -> dict:
+    def as_provider_record(self) -> dict[str, Any]:
         return {
             "idempotency_key": self.idempotency_key,
             "user_id": self.user_id,

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import URLPattern, URLResolver, path  # noqa: F401
 
-urlpatterns: list = []
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from tasks.models import Task, TaskDigestLedger, TaskReminderLedger
@@ -19,7 +22,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     show_full_result_count = False  # COUNT(*) over a million rows on every page is slow
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
         if obj.status == Task.Status.COMPLETED:
             obj.completed_at = obj.completed_at or timezone.now()
         else:
@@ -27,7 +30,7 @@ class TaskAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         transaction.on_commit(lambda: task_cache_bump(user_id=obj.owner_id))
 
-    def delete_model(self, request, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
         owner_id = obj.owner_id
         super().delete_model(request, obj)
         transaction.on_commit(lambda: task_cache_bump(user_id=owner_id))
@@ -39,7 +42,7 @@ class TaskReminderLedgerAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     raw_id_fields = ("task",)
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -48,5 +51,5 @@ class TaskDigestLedgerAdmin(admin.ModelAdmin):
     list_display = ("id", "user_id", "iso_year", "iso_week", "sent_at")
     raw_id_fields = ("user",)
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

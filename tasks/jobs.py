@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import random
 from datetime import date, datetime
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from core import redis as coordination
 from tasks import services
@@ -27,10 +28,13 @@ def _parse_now(now_iso: str | None) -> datetime | None:
 
 def _backoff_seconds(retries: int) -> int:
     # 30 s, 60 s, ... capped at 5 min, with jitter so retried chunks don't arrive together.
-    return min(30 * 2**retries, 300) + random.randint(0, 10)
+    delay: int = min(30 * 2**retries, 300)
+    return delay + random.randint(0, 10)
 
 
-def _retry_or_log(job, failed: list[int], *, what: str, args: list) -> None:
+def _retry_or_log(
+    job: Task[Any, Any], failed: list[int], *, what: str, args: tuple[Any, ...]
+) -> None:
     if not failed:
         return
     if job.request.retries < SEND_MAX_RETRIES:
@@ -52,7 +56,7 @@ def schedule_daily_reminders(now_iso: str | None = None) -> dict[str, int]:
     time_limit=CHUNK_TIME_LIMIT_SECONDS,
 )
 def send_task_reminders_chunk(
-    self, task_ids: list[int], due_on: str, now_iso: str | None = None
+    self: Task[Any, Any], task_ids: list[int], due_on: str, now_iso: str | None = None
 ) -> int:
     """Send due-tomorrow reminders for one chunk of task ids; a repeat sends nothing twice."""
     failed = services.reminder_send_chunk(
@@ -61,7 +65,7 @@ def send_task_reminders_chunk(
         due_on=date.fromisoformat(due_on),
         now=_parse_now(now_iso),
     )
-    _retry_or_log(self, failed, what="task reminders", args=[failed, due_on, now_iso])
+    _retry_or_log(self, failed, what="task reminders", args=(failed, due_on, now_iso))
     return len(task_ids) - len(failed)
 
 
@@ -78,12 +82,14 @@ def schedule_overdue_alerts(now_iso: str | None = None) -> dict[str, int]:
     soft_time_limit=CHUNK_SOFT_TIME_LIMIT_SECONDS,
     time_limit=CHUNK_TIME_LIMIT_SECONDS,
 )
-def send_overdue_alerts_chunk(self, task_ids: list[int], now_iso: str | None = None) -> int:
+def send_overdue_alerts_chunk(
+    self: Task[Any, Any], task_ids: list[int], now_iso: str | None = None
+) -> int:
     """Send overdue alerts for one chunk of task ids; a repeat sends nothing twice."""
     failed = services.reminder_send_chunk(
         task_ids=task_ids, kind="overdue", now=_parse_now(now_iso)
     )
-    _retry_or_log(self, failed, what="overdue alerts", args=[failed, now_iso])
+    _retry_or_log(self, failed, what="overdue alerts", args=(failed, now_iso))
     return len(task_ids) - len(failed)
 
 
@@ -101,18 +107,18 @@ def schedule_weekly_digests(now_iso: str | None = None) -> dict[str, int]:
     time_limit=CHUNK_TIME_LIMIT_SECONDS,
 )
 def send_weekly_digests_chunk(
-    self, user_ids: list[int], week_start: str, now_iso: str | None = None
+    self: Task[Any, Any], user_ids: list[int], week_start: str, now_iso: str | None = None
 ) -> int:
     """Send one chunk of weekly digests; at most one per user per ISO week."""
     failed = services.digest_send_chunk(
         user_ids=user_ids, week_start=date.fromisoformat(week_start), now=_parse_now(now_iso)
     )
-    _retry_or_log(self, failed, what="weekly digests", args=[failed, week_start, now_iso])
+    _retry_or_log(self, failed, what="weekly digests", args=(failed, week_start, now_iso))
     return len(user_ids) - len(failed)
 
 
 @shared_task(name="tasks.jobs.compute_global_task_statistics", soft_time_limit=240, time_limit=300)
-def compute_global_task_statistics() -> dict:
+def compute_global_task_statistics() -> dict[str, Any]:
     """Every 6 h: global task statistics into the coordination Redis."""
     return services.task_statistics_store_global()
 

@@ -119,7 +119,9 @@ def task_list_for_user(*, user: Any, filters: TaskFilters) -> QuerySet[Task]:
 # --------------------------------------------------------------------------- statistics
 
 
-def _statistics(queryset: QuerySet[Task], *, now: datetime, day_start: datetime, day_end: datetime):
+def _statistics(
+    queryset: QuerySet[Task], *, now: datetime, day_start: datetime, day_end: datetime
+) -> dict[str, int]:
     return queryset.aggregate(
         total=Count("id"),
         pending=Count("id", filter=Q(status=Task.Status.PENDING)),
@@ -183,10 +185,11 @@ def task_global_statistics() -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        statistics: dict[str, Any] = json.loads(raw)
     except ValueError:
         logger.warning("global task statistics unreadable key=%s", keys.GLOBAL_STATISTICS_KEY)
         return None
+    return statistics
 
 
 # --------------------------------------------------------------------------- fan-out batches

@@ -18,7 +18,7 @@ class TaskIn(StrictInputSerializer):
     due_date = serializers.DateTimeField(allow_null=True, required=False)
 
 
-class TaskOut(serializers.ModelSerializer):
+class TaskOut(serializers.ModelSerializer[Task]):
     owner_id = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -37,7 +37,7 @@ class TaskOut(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TaskListQuery(serializers.Serializer):
+class TaskListQuery(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
     due_before = serializers.DateTimeField(required=False)
     due_after = serializers.DateTimeField(required=False)
@@ -55,17 +55,17 @@ class TaskListQuery(serializers.Serializer):
         return attrs
 
 
-class StatisticsQuery(serializers.Serializer):
+class StatisticsQuery(serializers.Serializer[Any]):
     scope = serializers.ChoiceField(choices=("own", "global"), required=False, default="own")
 
 
-class TaskStatusCountsOut(serializers.Serializer):
+class TaskStatusCountsOut(serializers.Serializer[Any]):
     pending = serializers.IntegerField()
     in_progress = serializers.IntegerField()
     completed = serializers.IntegerField()
 
 
-class TaskStatisticsOut(serializers.Serializer):
+class TaskStatisticsOut(serializers.Serializer[Any]):
     scope = serializers.ChoiceField(choices=("own", "global"))
     total = serializers.IntegerField()
     by_status = TaskStatusCountsOut()

@@ -59,7 +59,7 @@ def _list_query_hash(
     return query_hash(parts)
 
 
-class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
+class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView[Any]):
     permission_classes = [IsAuthenticated]
     throttle_scope = "tasks"
     serializer_class = TaskOut
@@ -128,7 +128,7 @@ class TaskListCreateView(LimitFirstMixin, generics.GenericAPIView):
         )
 
 
-class TaskDetailView(LimitFirstMixin, generics.GenericAPIView):
+class TaskDetailView(LimitFirstMixin, generics.GenericAPIView[Any]):
     permission_classes = [IsAuthenticated]
     throttle_scope = "tasks"
     serializer_class = TaskOut
@@ -189,7 +189,7 @@ class TaskDetailView(LimitFirstMixin, generics.GenericAPIView):
         return Response(TaskOut(task).data)
 
 
-class TaskCompleteView(LimitFirstMixin, generics.GenericAPIView):
+class TaskCompleteView(LimitFirstMixin, generics.GenericAPIView[Any]):
     permission_classes = [IsAuthenticated]
     throttle_scope = "tasks"
     serializer_class = TaskOut
@@ -210,7 +210,7 @@ class TaskCompleteView(LimitFirstMixin, generics.GenericAPIView):
         return Response(TaskOut(task).data)
 
 
-class TaskStatisticsView(LimitFirstMixin, generics.GenericAPIView):
+class TaskStatisticsView(LimitFirstMixin, generics.GenericAPIView[Any]):
     """The user's own counts (cached per generation); `?scope=global` (admins) reads the
     6-hourly global entry, computing it once if it was never stored."""
 

@@ -60,7 +60,7 @@ def deprecation_headers() -> dict[str, str]:
     }
 
 
-class V1Base(LimitFirstMixin, GenericAPIView):
+class V1Base(LimitFirstMixin, GenericAPIView[Any]):
     api_version = "v1"
     throttle_scope = "default"
     permission_classes = [IsEditorOrReadOnly]

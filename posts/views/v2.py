@@ -72,7 +72,7 @@ LIST_PARAMETERS = [
 SLUG_TAKEN = problems(409, descriptions={409: "Another post already has this slug."})
 
 
-class V2Base(LimitFirstMixin, GenericAPIView):
+class V2Base(LimitFirstMixin, GenericAPIView[Any]):
     api_version = "v2"
     throttle_scope = "default"
     permission_classes = [IsEditorOrReadOnly]

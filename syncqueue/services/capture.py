@@ -200,7 +200,8 @@ def outbox_write(
                 _upsert_params(user_id=user_id, version=version, attributes=attributes, now=now),
             )
             # MariaDB: 1 row affected = inserted, 2 = merged into the existing row.
-            return cursor.rowcount == 1
+            inserted: bool = cursor.rowcount == 1
+            return inserted
     with transaction.atomic(using=using):
         existing = (
             OutboxRecord.objects.using(using)

@@ -27,7 +27,7 @@ BACKOFF_CAP_SECONDS = 3600  # never wait more than an hour (one budget window) b
 
 def backoff_seconds(*, retry_count: int) -> float:
     """Exponential backoff with jitter: half fixed, half random, capped."""
-    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, retry_count - 1))
+    delay: int = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, retry_count - 1))
     return delay / 2 + random.uniform(0, delay / 2)
 
 

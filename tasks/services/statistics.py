@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from tasks.services.cache import task_cache, task_cache_fetch, task_cache_genera
 logger = logging.getLogger(__name__)
 
 
-def _stats_key_for(user: Any, now: datetime):
+def _stats_key_for(user: Any, now: datetime) -> Callable[[int], str]:
     day = local_date(now, zone_for(user.timezone))
     return lambda generation: keys.stats_key(user_id=user.pk, generation=generation, local_date=day)
 
