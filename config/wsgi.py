@@ -14,6 +14,14 @@ multiprocess_dir_select(kind="web")
 
 application = get_wsgi_application()
 
+# granian has no request timeout of its own: deploy/web sets this for it (gunicorn's arbiter
+# does the same job there), and a worker stuck past it is ended and replaced.
+_watchdog_seconds = float(os.environ.get("WEB_WATCHDOG_SECONDS") or 0)
+if _watchdog_seconds > 0:
+    from core.wsgi_watchdog import RequestWatchdog
+
+    application = RequestWatchdog(application, timeout_seconds=_watchdog_seconds)  # type: ignore[assignment]
+
 from config.database import (  # noqa: E402 (needs settings loaded)
     request_budget_install,
     request_timeouts_apply,

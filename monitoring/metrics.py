@@ -367,7 +367,10 @@ def snapshot_families(*, snapshot: dict[str, Any], beat: dict[str, float]) -> li
 
 def exposition(*, snapshot: dict[str, Any], beat: dict[str, float]) -> tuple[bytes, str]:
     """The text a scrape returns: process (or all processes') metrics plus derived gauges."""
+    from monitoring.multiproc import multiprocess_mark_gone
+
     preinitialise()
+    multiprocess_mark_gone()  # exited workers' live gauges (memory, connections) drop out
     memory_usage_update()
     database_connections_update()
     families = list(base_registry().collect())

@@ -105,6 +105,25 @@ def multiprocess_worker_dirs_prune() -> list[str]:
     return removed
 
 
+def multiprocess_mark_gone() -> list[int]:
+    """Mark dead every process of this kind whose live-gauge files remain but which no longer
+    runs: the scrape-time equivalent of gunicorn's `child_exit`, for servers without that hook
+    (granian respawns and recycles workers itself) and for workers killed without it."""
+    path = os.environ.get(MULTIPROC_ENV, "")
+    if not path or not os.path.isdir(path):
+        return []
+    gone = set()
+    for entry in os.listdir(path):
+        if not (entry.startswith("gauge_live") and entry.endswith(".db")):
+            continue
+        pid_text = entry[:-3].rsplit("_", 1)[-1]
+        if pid_text.isdigit() and not _is_alive(int(pid_text)):
+            gone.add(int(pid_text))
+    for pid in sorted(gone):
+        multiprocess_mark_dead(pid)
+    return sorted(gone)
+
+
 def multiprocess_mark_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (gunicorn `child_exit`, Celery process shutdown)."""
     if multiprocess_dir():

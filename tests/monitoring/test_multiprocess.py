@@ -24,6 +24,8 @@ from monitoring import aggregates, metrics
 aggregates.is_flush_thread_enabled = False
 
 children = []
+release_read, release_write = os.pipe()
+ready_read, ready_write = os.pipe()
 for hits, misses in ((3, 0), (1, 7)):
     pid = os.fork()
     if pid == 0:
@@ -33,13 +35,17 @@ for hits, misses in ((3, 0), (1, 7)):
             metrics.cache_request(cache="mp", is_hit=False)
         metrics.request_observe(method="GET", route="/api/mp", status=200, duration_ms=12)
         metrics.memory_usage_update()
+        os.write(ready_write, b"x")
+        os.read(release_read, 1)  # stay alive until the parent scraped
         os._exit(0)
     children.append(pid)
+for _ in children:
+    os.read(ready_read, 1)
+before = metrics.exposition(snapshot={}, beat={})[0].decode()
+os.write(release_write, b"xx")
 for pid in children:
     os.waitpid(pid, 0)
-before = metrics.exposition(snapshot={}, beat={})[0].decode()
-for pid in children:
-    metrics.multiprocess_mark_dead(pid)
+# No mark_dead call (granian has no child_exit): the scrape notices the exited workers.
 after = metrics.exposition(snapshot={}, beat={})[0].decode()
 print(json.dumps({"before": before, "after": after, "files": sorted(os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]))}))
 """
