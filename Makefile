@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 # (config test), Chromium (ops-page browser test, driven by Playwright; never a downloaded browser).
 TEST_DEBIAN_PACKAGES := mariadb-server redis-server libmariadb-dev pkg-config prometheus chromium nginx-light
 
-.PHONY: run reset install-prod test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-posts \
+.PHONY: run reset install-prod test lint fmt migrations-check schema-check pytest pytest-fresh smoke bench bench-stats bench-python-path bench-posts \
 	bench-tasks bench-sync venv venv-test services worker beat provider-stub \
 	stack stack-status stack-down stack-clean bench-load drills fuzz
 
@@ -58,7 +58,7 @@ reset:
 	rm -f var/db.sqlite3 var/db.sqlite3-journal var/celerybeat-schedule*
 	@echo "reset: embedded database removed; \`make run\` creates and seeds a new one"
 
-# Production install (docs/operations.md): requirements/prod.lock exactly (runtime, gunicorn,
+# Production install (docs/operations.md): requirements/prod.lock exactly (runtime, granian, gunicorn,
 # mysqlclient; no test tools) into .venv. Building mysqlclient needs python3-dev,
 # libmariadb-dev, pkg-config and a C compiler. The dev markers go: `make test` reinstalls.
 install-prod:
@@ -165,6 +165,9 @@ bench: bench-stats bench-posts bench-tasks bench-sync
 
 bench-stats: venv-test services
 	$(PY) bench/stats_bench.py
+
+bench-python-path: venv-test services
+	$(PY) bench/python_path.py
 
 bench-posts: venv-test services
 	$(PY) bench/posts_bench.py

@@ -19,6 +19,10 @@ non-idle samples / rate / requests served; each layer gets its share of that.
   me           /api/v1/users/me (JWT)
   live         /api/health/live
 
+With `--compare "granian,gunicorn sync,gunicorn gthread"` it profiles nothing: every endpoint
+runs on every server (`--workers` each) in interleaved rounds, for req/s, p50 and p99 and the
+task-list and /users/me ratios to /api/health/live.
+
 Writes bench/results/python-path.md (newest run first). On a shared machine the absolute
 µs move with the load; the shares per layer are the stable part.
 """
@@ -218,7 +222,10 @@ class Profiler:
         )
         return self.manage("shell", "-c", code).strip().splitlines()[-1]
 
-    def start(self) -> None:
+    def start_redis_only(self) -> None:
+        self.start(with_web=False)
+
+    def start(self, *, with_web: bool = True) -> None:
         redis_dir = self.tmp / "redis"
         redis_dir.mkdir()
         self.processes.append(
@@ -239,6 +246,8 @@ class Profiler:
                 stderr=subprocess.DEVNULL,
             )
         )
+        if not with_web:
+            return
         log_file = open(self.tmp / "web.log", "w")  # noqa: SIM115 (lives as long as the process)
         self.web = subprocess.Popen(
             [str(ROOT / "deploy" / "web")],
@@ -249,7 +258,65 @@ class Profiler:
             start_new_session=True,
         )
         self.processes.append(self.web)
-        wait_http(f"http://127.0.0.1:{self.web_port}/bench/constant")
+        wait_http(f"http://127.0.0.1:{self.web_port}/bench/constant", timeout_seconds=240)
+
+    def start_server(self, server: str, *, workers: int) -> str:
+        """Another web server through deploy/web (compare mode); returns its base URL."""
+        from stats_bench import SERVERS
+
+        port = free_port()
+        env = {**self.env, **SERVERS[server], "WEB_BIND": f"127.0.0.1:{port}"}
+        env["WEB_WORKERS"] = str(workers)
+        log_file = open(self.tmp / f"{server.replace(' ', '-')}.log", "w")  # noqa: SIM115
+        process = subprocess.Popen(
+            [str(ROOT / "deploy" / "web")],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/bench/constant", timeout_seconds=240)
+        return base
+
+    def load(self, url: str, token: str, *, seconds: int, connections: int) -> dict[str, float]:
+        """wrk only (no profiler): req/s, p50, p99 and non-2xx of one row."""
+        script = self.tmp / f"load-{abs(hash((url, token)))}.lua"
+        script.write_text(AUTH_LUA.replace("__TOKEN__", token))
+        done = subprocess.run(
+            [
+                tool("wrk"),
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out = done.stdout
+
+        def latency_ms(label: str) -> float:
+            match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+            if not match:
+                return float("nan")
+            value, unit = float(match.group(1)), match.group(2)
+            return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        return {
+            "rps": float(rps.group(1)) if rps else 0.0,
+            "p50": latency_ms("50"),
+            "p99": latency_ms("99"),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        }
 
     def worker_pid(self) -> int:
         """The one process that serves requests: the server's child (gunicorn worker or
@@ -375,6 +442,75 @@ def report(results: list[dict[str, object]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def compare(profiler: Profiler, args: argparse.Namespace, token: str) -> str:
+    """Every endpoint on every server of `--compare`, in interleaved rounds (no profiler)."""
+    servers = [name.strip() for name in args.compare.split(",") if name.strip()]
+    bases = {server: profiler.start_server(server, workers=args.workers) for server in servers}
+    wanted = [n for n in args.only.split(",") if n] or list(ENDPOINTS)
+    rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for server in servers:  # warm-up: caches filled, every worker's imports done
+        for name in wanted:
+            path, needs_token = ENDPOINTS[name]
+            profiler.load(
+                f"{bases[server]}{path}",
+                token if needs_token else "",
+                seconds=2,
+                connections=args.connections,
+            )
+    for round_number in range(args.rounds):
+        for name in wanted:
+            path, needs_token = ENDPOINTS[name]
+            for server in servers:
+                row = profiler.load(
+                    f"{bases[server]}{path}",
+                    token if needs_token else "",
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
+                log(f"round {round_number + 1} {server} {name}: {row}")
+                rows.setdefault((server, name), []).append(row)
+    lines = [
+        "# Python request path: servers compared on every endpoint",
+        "",
+        f"- Date (UTC): {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}; host: "
+        f"{os.cpu_count()} CPUs shared with wrk and other work; load average at the end "
+        f"{os.getloadavg()[0]:.1f}",
+        f"- Command: `{' '.join(sys.argv)}`; {args.workers} workers per server through "
+        f"deploy/web, wrk 2 threads {args.connections} connections, {args.rounds} interleaved "
+        f"rounds of {args.seconds} s (each endpoint on every server back to back)",
+        "- Nothing refused (limits raised); random client IPs; warm caches; JWT for tasks/me",
+        "",
+        "| endpoint | " + " | ".join(f"{s} req/s | p50 ms | p99 ms" for s in servers) + " |",
+        "|---|" + "---:|---:|---:|" * len(servers),
+    ]
+    for name in wanted:
+        cells = []
+        for server in servers:
+            runs = rows[(server, name)]
+            rps = sum(r["rps"] for r in runs) / len(runs)
+            p50 = sorted(r["p50"] for r in runs)[len(runs) // 2]
+            p99 = sorted(r["p99"] for r in runs)[len(runs) // 2]
+            bad = sum(r["non_2xx"] for r in runs)
+            cells.append(
+                f"{rps:,.0f}{' (' + str(bad) + ' non-2xx)' if bad else ''} | {p50:.1f} | {p99:.1f}"
+            )
+        lines.append(f"| {name} `{ENDPOINTS[name][0]}` | " + " | ".join(cells) + " |")
+    live = {
+        s: sum(r["rps"] for r in rows[(s, "live")]) / args.rounds
+        for s in servers
+        if (s, "live") in rows
+    }
+    lines.append("")
+    for server in servers:
+        for name in ("tasks", "me"):
+            if (server, name) in rows and live.get(server):
+                rps = sum(r["rps"] for r in rows[(server, name)]) / args.rounds
+                lines.append(
+                    f"- {server}: {name} / live = {rps / live[server]:.2f} (target >= 0.5)"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db-name", default="bench_python_path")
@@ -386,6 +522,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated endpoint names")
     parser.add_argument("--label", default="", help="a heading note (e.g. before/after)")
     parser.add_argument("--reanalyse", default="", help="a kept run directory: report it again")
+    parser.add_argument("--compare", default="", help="servers (stats_bench.SERVERS), no profiler")
+    parser.add_argument("--workers", type=int, default=4, help="workers per server (--compare)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (--compare)")
     args = parser.parse_args()
     profiler = Profiler(args)
     results = []
@@ -397,6 +536,9 @@ def main() -> None:
         if args.reanalyse:
             return write(report(results, args), args)
         token = profiler.prepare()
+        if args.compare:
+            profiler.start_redis_only()
+            return write(compare(profiler, args, token), args)
         profiler.start()
         wanted = [n for n in args.only.split(",") if n] or list(ENDPOINTS)
         for name in wanted:

@@ -376,7 +376,10 @@ class Bench:
         )
         self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/bench/bare" if bare else f"{base}/api/bench/constant")
+        # Generous: on a loaded 2-core machine a worker can take a minute to import Django.
+        wait_http(
+            f"{base}/bench/bare" if bare else f"{base}/api/bench/constant", timeout_seconds=240
+        )
         self.servers[name] = base
         return base
 
