@@ -45,7 +45,8 @@ def query_hash(params: Mapping[str, Any]) -> str:
 
 def _generations(generation_keys: Sequence[str]) -> list[int] | None:
     values = [coordination.generation_get(key) for key in generation_keys]
-    return None if any(value is None for value in values) else values  # type: ignore[return-value]
+    known = [value for value in values if value is not None]
+    return known if len(known) == len(values) else None
 
 
 def generation_fetch(

@@ -208,6 +208,7 @@ def idempotent_create(method: Callable[..., Any]) -> Callable[..., Any]:
             logger.error("idempotency record not stored: coordination down key=%s", redis_key)
         return response
 
+    # A marker on the function object, read back by is_idempotent_create (core.schema).
     wrapper.is_idempotent_create = True  # type: ignore[attr-defined]
     # Adds to the parameters of any extend_schema stacked above (drf-spectacular chains them).
     return extend_schema(parameters=[IDEMPOTENCY_KEY_PARAMETER])(wrapper)
