@@ -533,5 +533,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING", "propagate": True},
         "django.request": {"level": "ERROR", "propagate": True},
+        # httpx logs every request's full URL at INFO, and the Slack/Discord webhook URLs are
+        # credentials (their path is the secret); tests/test_secrets_in_logs.py checks.
+        "httpx": {"level": "WARNING", "propagate": True},
+        "httpcore": {"level": "WARNING", "propagate": True},
     },
 }
