@@ -762,7 +762,9 @@ class Drills:
 
     def _worker_timeouts(self) -> int:
         return sum(
-            self.worker_log_count(web, r"WORKER TIMEOUT") for web in stack_module.WEB_SERVERS
+            # gunicorn's arbiter, or the watchdog granian runs under (core.wsgi_watchdog)
+            self.worker_log_count(web, r"WORKER TIMEOUT|request timeout: ending worker")
+            for web in stack_module.WEB_SERVERS
         )
 
     # ---------------------------------------------------------------- processes-share-env

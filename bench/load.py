@@ -392,7 +392,8 @@ class LoadBench:
             "",
             f"Measured {started_at:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), "
             f"{memory_gb:.0f} GiB, against `make stack` (broker: {self.layout.broker}, "
-            f"2 web servers x {self.layout.web_workers} sync workers, {self.layout.seed_users:,} seeded users). "
+            f"2 web servers (deploy/web: {os.environ.get('WEB_SERVER', 'granian')}) x "
+            f"{self.layout.web_workers} workers, {self.layout.seed_users:,} seeded users). "
             f"Load average {load_before[0]:.1f} before, {load_after[0]:.1f} after: the machine is "
             "shared with other work and wrk runs on the same two cores, so every figure is a "
             "floor, not what the code does on a quiet box.",
