@@ -14,9 +14,10 @@ so no view repeats these rules:
   closed). Others (a 403 decided in the view, 409, 422) come from the view's
   `extend_schema(responses=problems(...))`.
 - Pagination parameters carry their bounds (`page` >= 1, `page_size` and `limit` 1..100),
-  and every integer query parameter its 18-digit cap (core.params.is_plain_int).
+  and every integer query parameter the 0..18-digit range core.params.is_plain_int accepts.
 - Request bodies of `StrictInputSerializer`s say `additionalProperties: false`, and their
-  integers the signed 64-bit range the JSON parser (core.parsers) accepts.
+  integers the signed 64-bit range the JSON parser (core.parsers) accepts; free strings say
+  they hold no NUL character.
 - Create operations whose handler is `core.idempotency.idempotent_create` (which documents
   the `Idempotency-Key` header itself) get its problems: 400, 409, 422, 503.
 - Descriptions come only from `extend_schema(description=...)`: a view's docstring is for
@@ -29,10 +30,11 @@ import copy
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 
 from core import idempotency
 from core.errors import PROBLEM_CONTENT_TYPE
@@ -63,6 +65,9 @@ PROBLEM_DESCRIPTIONS = {
 
 # The only value core.params.is_plain_int accepts: 1 to 18 ASCII digits.
 MAX_QUERY_INTEGER = 999_999_999_999_999_999
+
+# DRF's CharField refuses NUL characters (ProhibitNullCharactersValidator).
+NO_NUL_PATTERN = "^[^\\x00]*$"
 
 # Bounds of the pagination parameters, by name (the same names everywhere in the API).
 PARAMETER_BOUNDS: dict[str, dict[str, int]] = {
@@ -117,10 +122,18 @@ class ApiAutoSchema(AutoSchema):
 
     def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
         schema = super()._map_serializer_field(field, direction, *args, **kwargs)
-        if direction == "request" and schema.get("type") == "integer":
+        if direction != "request":
+            return schema
+        if schema.get("type") == "integer":
             # The JSON parser refuses integers outside a signed 64-bit range (400).
             schema.setdefault("minimum", INT_MIN)
             schema.setdefault("maximum", INT_MAX)
+        elif (
+            isinstance(field, serializers.CharField)
+            and not {"pattern", "format"} & set(schema)
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
+        ):
+            schema["pattern"] = NO_NUL_PATTERN  # DRF refuses NUL in every CharField (400)
         return schema
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
@@ -234,5 +247,6 @@ def _bound_parameter(parameter: dict[str, Any]) -> None:
     schema = parameter.get("schema", {})
     if parameter["in"] != "query" or schema.get("type") != "integer":
         return
+    schema.setdefault("minimum", 0)  # digits only: no sign
     schema.setdefault("maximum", MAX_QUERY_INTEGER)
     schema.update(PARAMETER_BOUNDS.get(parameter["name"], {}))

@@ -198,3 +198,19 @@ def test_profile_fields_publish_their_formats(schema):
     zones = schema["components"]["schemas"]["TimezoneEnum"]["enum"]
     assert "Europe/Vienna" in zones
     assert len(zones) > 300
+
+
+@pytest.mark.django_db
+def test_free_strings_document_and_refuse_nul(schema, auth_client):
+    title = schema["components"]["schemas"]["TaskInRequest"]["properties"]["title"]
+    assert not re.match(title["pattern"].replace("\\x00", "\x00"), "a\x00b")
+    response = auth_client.post("/api/v1/tasks", {"title": "a\x00b"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"title"}
+
+
+@pytest.mark.django_db
+def test_integer_query_parameters_are_unsigned_as_documented(schema, api_client):
+    author = _parameter(schema, "GET /api/v2/posts", "author")
+    assert author["minimum"] == 0
+    assert api_client.get("/api/v2/posts?author=-1").status_code == 400
