@@ -212,7 +212,7 @@ def database_proxy(transactional_db) -> Iterator[Any]:
 
     connection = connections["default"]
     if connection.vendor != "mysql":
-        pytest.skip("needs MariaDB")
+        pytest.fail("needs MariaDB: run it through make test (DATABASE_URL=mysql://...)")
     settings_dict = connection.settings_dict
     original = (settings_dict["HOST"], settings_dict["PORT"])
     upstream = (original[0] or "127.0.0.1", int(original[1] or 3306))
@@ -240,7 +240,9 @@ def broker_proxy() -> Iterator[Any]:
     original = celery_app.conf.broker_url
     parts = urlsplit(original)
     if parts.scheme != "redis":
-        pytest.skip("needs a Redis broker")
+        pytest.fail(
+            "needs a Redis broker: run it through make test (CELERY_BROKER_URL=redis://...)"
+        )
 
     def repoint(url: str) -> None:
         celery_app.conf.broker_url = celery_app.conf.broker_write_url = url
