@@ -48,7 +48,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 RESULTS = BENCH_DIR / "results" / "python-path.md"
 sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
 
-from stats_bench import free_port, log, tool, wait_http  # noqa: E402
+from stats_bench import bench_env, free_port, log, tool, wait_http  # noqa: E402
 
 ENDPOINTS = {
     "constant": ("/bench/constant", False),
@@ -151,28 +151,15 @@ class Profiler:
         self.web_port = free_port()
         self.processes: list[subprocess.Popen] = []
         self.env = {
-            **os.environ,
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-only-secret-key-0123456789abcdef0123456789abcdef",
-            "JWT_SIGNING_KEY": "bench-only-jwt-key-0123456789abcdef0123456789abcdef",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_HSTS_SECONDS": "0",
-            "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{args.db_name}",
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "REDIS_CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/1",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/2",
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "TRUSTED_PROXIES": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
+            **bench_env(
+                database_url=f"mysql://root@127.0.0.1:3306/{args.db_name}",
+                redis_port=self.redis_port,
+            ),
             # Nothing refused: the profile is of the admitted path.
             "RATE_LIMIT_TASKS": "100000000/m",
             "RATE_LIMIT_DEFAULT": "100000000/m",
-            "DJANGO_SETTINGS_MODULE": "statsbench.settings",
-            "PYTHONPATH": f"{ROOT}:{BENCH_DIR}",
             "WEB_BIND": f"127.0.0.1:{self.web_port}",
             "WEB_WORKERS": "1",
-            "GUNICORN_LOG_LEVEL": "warning",
         }
         if args.server:
             self.env["WEB_SERVER"] = args.server

@@ -174,6 +174,32 @@ def wait_http(url: str, *, timeout_seconds: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up: {last}")
 
 
+def bench_env(*, database_url: str, redis_port: int) -> dict[str, str]:
+    """The environment every benchmarked web server runs with: production settings (DEBUG
+    off) on a private Redis, behind a trusted local proxy; no multiprocess metrics dir."""
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-0123456789abcdef0123456789abcdef",
+        "JWT_SIGNING_KEY": "bench-only-jwt-key-0123456789abcdef0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "REDIS_CACHE_URL": f"redis://127.0.0.1:{redis_port}/1",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/2",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "statsbench.settings",
+        "PYTHONPATH": f"{ROOT}:{BENCH_DIR}",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
 def ensure_tools() -> None:
     missing = [tool for tool in ("nginx", "wrk") if not shutil.which(tool, path=_tool_path())]
     if not missing:
@@ -210,25 +236,9 @@ class Bench:
         self.upstream_port = 0
         self.database_url = f"mysql://root@127.0.0.1:3306/{args.db_name}"
         self.env = {
-            **os.environ,
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-only-secret-key-0123456789abcdef0123456789abcdef",
-            "JWT_SIGNING_KEY": "bench-only-jwt-key-0123456789abcdef0123456789abcdef",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_HSTS_SECONDS": "0",
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "REDIS_CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/1",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/2",
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "TRUSTED_PROXIES": "127.0.0.1",
+            **bench_env(database_url=self.database_url, redis_port=self.redis_port),
             # Short shared-cache lifetime so the nginx microcache expires several times a run.
             "STATS_HTTP_MAX_AGE_SECONDS": str(args.microcache_seconds),
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "statsbench.settings",
-            "PYTHONPATH": f"{ROOT}:{BENCH_DIR}",
-            "GUNICORN_LOG_LEVEL": "warning",
             "WEB_WORKERS": str(args.workers),
         }
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
