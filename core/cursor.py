@@ -42,8 +42,10 @@ from core.params import invalid_param, is_plain_int
 CURSOR_VERSION = 1
 # 128 bits of HMAC is plenty against forgery and keeps cursors short.
 SIGNATURE_BYTES = 16
-# Longer than any cursor we mint; refuse bigger ones before decoding anything.
-MAX_CURSOR_CHARS = 512
+# Refuse bigger tokens before decoding anything. The project's orderings (timestamps and ids)
+# mint under 150 chars; 2 KiB also holds four text keys of 40 characters of any script
+# (UTF-8 in the payload: up to 4 bytes each, not the 12 of a JSON escape pair).
+MAX_CURSOR_CHARS = 2048
 
 NEXT = "n"
 PREV = "p"
@@ -171,6 +173,7 @@ def cursor_encode(*, values: Sequence[Any], direction: str, binding: str) -> str
             "b": binding,
         },
         separators=(",", ":"),
+        ensure_ascii=False,
     ).encode()
     signature = hmac.new(_key(), payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
     return f"{_b64encode(payload)}.{_b64encode(signature)}"
