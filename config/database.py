@@ -69,6 +69,16 @@ def _end_budget(**_: Any) -> None:
     _deadline.set(None)
 
 
+def request_budget_start() -> None:
+    """The request_started half, for a WSGI path that does not send Django's signals."""
+    _start_budget()
+
+
+def request_budget_end() -> None:
+    """The request_finished half (see request_budget_start)."""
+    _end_budget()
+
+
 def _check_budget(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
     deadline = _deadline.get()
     if deadline is not None and time.monotonic() > deadline:

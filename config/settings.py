@@ -382,6 +382,9 @@ STATS_HTTP_MAX_AGE_SECONDS = env.int("STATS_HTTP_MAX_AGE_SECONDS", default=60)
 # Where a refresh gets its numbers: "aggregates" (COUNT/SUM over the tables, two statements) or
 # "counters" (exact sharded counters: one small statement; recounted on a replica by beat).
 STATS_SOURCE = env.str("STATS_SOURCE", default="aggregates")
+# GET /api/stats answered by a WSGI shortcut in front of Django (config.fastpath): same bytes,
+# headers and metrics at less than half the CPU. 0 sends it through Django like any request.
+STATS_WSGI_SHORTCUT = env.bool("STATS_WSGI_SHORTCUT", default=True)
 
 # --------------------------------------------------------------------------- posts
 POSTS_V1_CACHE_SECONDS = env.int("POSTS_V1_CACHE_SECONDS", default=600)

@@ -14,6 +14,11 @@ multiprocess_dir_select(kind="web")
 
 application = get_wsgi_application()
 
+from config.fastpath import StatsShortcut  # noqa: E402 (needs settings loaded)
+
+# GET /api/stats skips Django's request machinery: same response, less than half the CPU.
+application = StatsShortcut(application)  # type: ignore[assignment]
+
 # granian has no request timeout of its own: deploy/web sets this for it (gunicorn's arbiter
 # does the same job there), and a worker stuck past it is ended and replaced.
 _watchdog_seconds = float(os.environ.get("WEB_WATCHDOG_SECONDS") or 0)

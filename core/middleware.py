@@ -26,6 +26,13 @@ logger = logging.getLogger(__name__)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+def unit_of_work_start(incoming_request_id: str) -> None:
+    """A request begins: the client's X-Request-ID when well formed (else a new one), and
+    fresh read-your-writes state."""
+    valid = _REQUEST_ID_RE.match(incoming_request_id)
+    reset_unit_of_work(request_id=incoming_request_id if valid else None)
+
+
 def _resolved_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser | None:
     """The user if authentication already ran; never triggers a session lookup."""
     user = request.__dict__.get("user")
@@ -44,8 +51,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        reset_unit_of_work(request_id=incoming if _REQUEST_ID_RE.match(incoming) else None)
+        unit_of_work_start(request.META.get("HTTP_X_REQUEST_ID", ""))
         response = self.get_response(request)
         response["X-Request-ID"] = request_id_var.get()
         if has_written_var.get():

@@ -39,6 +39,7 @@ from core.metrics import limiter_fail_open as limiter_fail_open
 from core.metrics import limiter_fail_open_decisions as limiter_fail_open_decisions
 from core.metrics import rate_limited as rate_limited
 from core.metrics import rate_limited_requests as rate_limited_requests
+from monitoring import aggregates
 from monitoring.multiproc import multiprocess_dir
 from monitoring.registry import gauges_registered
 
@@ -132,6 +133,30 @@ def request_observe(*, method: str, route: str, status: int, duration_ms: float)
     counter, histogram = request_series(method=method, route=route, status=status)
     counter.inc()
     histogram.observe(duration_ms)
+
+
+# (method, route template, status) -> metric children, resolved once per process: `.labels()`
+# takes a lock and builds tuples per metric (issue #12). Bounded by the URLconf, the known
+# verbs and the status codes; _MAX_REQUEST_SERIES is a safety net far above that.
+_request_series: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+_MAX_REQUEST_SERIES = 10_000
+
+
+def request_record(*, method: str, route: str | None, status: int, duration_ms: float) -> None:
+    """Count one finished request: the Prometheus series (by method, route template and
+    status), the per-process minute aggregates, and the open-connection gauge. `route` is
+    the resolver's route template (None: nothing matched). Every web request ends here,
+    from the metrics middleware or the WSGI shortcut of /api/stats."""
+    key = (method if method in _KNOWN_METHODS else "OTHER", route, status)
+    series = _request_series.get(key)
+    if series is None:
+        series = request_series(method=key[0], route=route_label(route), status=status)
+        if len(_request_series) < _MAX_REQUEST_SERIES:
+            _request_series[key] = series
+    series[0].inc()
+    series[1].observe(duration_ms)
+    aggregates.record_request(status=status, duration_ms=duration_ms)
+    database_connections_update()
 
 
 def database_connections_update() -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from monitoring import aggregates, metrics
+from monitoring import metrics
 
 
 class RequestMetricsMiddleware:
@@ -21,10 +20,6 @@ class RequestMetricsMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        # (method, resolver route, status) -> metric children, resolved once per process:
-        # `.labels()` takes a lock and builds tuples per metric, and the route label a regex
-        # (issue #12). Bounded by the URLconf, the known verbs and the status codes.
-        self._series: dict[tuple[str | None, str | None, int], tuple[Any, Any]] = {}
         # Once per process (the handler is built after the fork): label sets a dashboard needs.
         metrics.preinitialise()
 
@@ -36,21 +31,10 @@ class RequestMetricsMiddleware:
             status = response.status_code
             return response
         finally:
-            duration_ms = (time.perf_counter() - started) * 1000
             match = getattr(request, "resolver_match", None)
-            key = (request.method, match.route if match is not None else None, status)
-            series = self._series.get(key)
-            if series is None:
-                series = metrics.request_series(
-                    method=request.method or "", route=metrics.route_label(key[1]), status=status
-                )
-                if len(self._series) < _MAX_SERIES:
-                    self._series[key] = series
-            series[0].inc()
-            series[1].observe(duration_ms)
-            aggregates.record_request(status=status, duration_ms=duration_ms)
-            metrics.database_connections_update()
-
-
-# A safety net against unbounded keys (the real bound is routes x verbs x statuses, far lower).
-_MAX_SERIES = 10_000
+            metrics.request_record(
+                method=request.method or "",
+                route=match.route if match is not None else None,
+                status=status,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -45,10 +46,22 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return False
 
 
-def stats_response(request: HttpRequest) -> HttpResponse:
-    """The whole request: limiter + entry in one script call, then headers on stored bytes."""
-    at_ms = now_ms()
-    subject = f"ip:{rate_limit_subject(client_ip(request))}"
+@dataclass(frozen=True, slots=True)
+class StatsReply:
+    """A 200 or 304 of GET /api/stats as plain data: the Django view and the WSGI shortcut
+    (config.fastpath) both build their response from it, so they cannot drift apart."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def stats_reply(
+    *, subject: str, if_none_match: str | None, at_ms: int
+) -> StatsReply | HttpResponse:
+    """The whole request: limiter + entry in one script call, then headers on stored bytes.
+    A 200/304 comes back as a StatsReply; a refusal (429) or nothing servable (503) as a
+    problem response."""
     outcome: Outcome = stats_serve(subject=subject, at_ms=at_ms)
     decision = outcome.decision
     if not decision.is_allowed:
@@ -69,16 +82,38 @@ def stats_response(request: HttpRequest) -> HttpResponse:
             headers={"Retry-After": "1"},
         )
     metrics.served(result=outcome.cache)
-    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
-    response: HttpResponse
+    headers = [
+        ("ETag", snapshot.etag),
+        ("Cache-Control", _cache_control(snapshot, cache=outcome.cache, at_ms=at_ms)),
+        ("X-Cache", outcome.cache),
+        ("X-Cache-Age", str(snapshot.age_seconds(at_ms))),
+    ]
     if if_none_match and _matches(if_none_match, snapshot.etag):
+        return StatsReply(status=304, headers=headers, body=b"")
+    return StatsReply(status=200, headers=headers, body=snapshot.body)
+
+
+def stats_subject(ip: str) -> str:
+    """The limiter subject of a client address (core.client_ip: behind the trusted proxies)."""
+    return f"ip:{rate_limit_subject(ip)}"
+
+
+def stats_response(request: HttpRequest) -> HttpResponse:
+    """GET /api/stats through Django (the path the WSGI shortcut takes the place of)."""
+    reply = stats_reply(
+        subject=stats_subject(client_ip(request)),
+        if_none_match=request.META.get("HTTP_IF_NONE_MATCH"),
+        at_ms=now_ms(),
+    )
+    if isinstance(reply, HttpResponse):
+        return reply
+    response: HttpResponse
+    if reply.status == 304:
         response = HttpResponseNotModified()
     else:
-        response = HttpResponse(snapshot.body, content_type="application/json")
-    response["ETag"] = snapshot.etag
-    response["Cache-Control"] = _cache_control(snapshot, cache=outcome.cache, at_ms=at_ms)
-    response["X-Cache"] = outcome.cache
-    response["X-Cache-Age"] = str(snapshot.age_seconds(at_ms))
+        response = HttpResponse(reply.body, content_type="application/json")
+    for name, value in reply.headers:
+        response[name] = value
     return response
 
 
