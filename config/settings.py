@@ -214,6 +214,11 @@ REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default
 REDIS_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_CONNECT_TIMEOUT_SECONDS", default=0.1)
 # After a Redis failure this process skips Redis for this long instead of waiting on timeouts.
 REDIS_BREAKER_SECONDS = env.float("REDIS_BREAKER_SECONDS", default=2.0)
+# Single flight of the generation-keyed caches (core.cache): on a miss one process computes
+# under a lock this long-lived; the others wait at most CACHE_FLIGHT_WAIT_MS for its value,
+# then compute for themselves.
+CACHE_FLIGHT_LOCK_MS = env.int("CACHE_FLIGHT_LOCK_MS", default=1000)
+CACHE_FLIGHT_WAIT_MS = env.int("CACHE_FLIGHT_WAIT_MS", default=500)
 
 
 def _cache(url: str, *, location_name: str) -> dict[str, Any]:

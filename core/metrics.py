@@ -1,8 +1,9 @@
-"""The limiter's Prometheus counters, declared in core so the limiter needs no app.
+"""The Prometheus counters of core's limiter and cache, declared here so core needs no app.
 
 They live on prometheus_client's default registry like every other metric, so
 `/api/metrics` exposes them unchanged; `monitoring.metrics` pre-initialises their label
-sets (one per RATE_LIMITS scope) and re-exports them for dashboards and tests.
+sets (one per RATE_LIMITS scope, one per single-flight result) and re-exports them for
+dashboards and tests.
 """
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ limiter_fail_open_decisions = Counter(
     "Limiter decisions made in process because the coordination Redis was unreachable.",
     ["scope"],
 )
+
+
+# Results of core.cache's single flight for a request that did not hold the lock.
+CACHE_FLIGHT_RESULTS = ("waited", "timeout", "unavailable")
+cache_flight_results = Counter(
+    "cache_flight",
+    "Cache misses not computed under the single-flight lock: served what the holder filled "
+    "(waited), or computed unlocked once the wait budget was spent (timeout) or the "
+    "coordination Redis failed (unavailable).",
+    ["result"],
+)
+
+
+def cache_flight(*, result: str) -> None:
+    """Count a miss that did not compute as the lock holder, by how it was answered."""
+    cache_flight_results.labels(result=result).inc()
 
 
 def limiter_fail_open(*, scope: str) -> None:

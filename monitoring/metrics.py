@@ -34,7 +34,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-# The limiter's counters are declared in core (core imports no app); re-exported here.
+# The limiter's and the cache's counters are declared in core (core imports no app); re-exported.
+from core.metrics import CACHE_FLIGHT_RESULTS as CACHE_FLIGHT_RESULTS
+from core.metrics import cache_flight as cache_flight
+from core.metrics import cache_flight_results as cache_flight_results
 from core.metrics import limiter_fail_open as limiter_fail_open
 from core.metrics import limiter_fail_open_decisions as limiter_fail_open_decisions
 from core.metrics import rate_limited as rate_limited
@@ -221,8 +224,8 @@ def preinitialise(*, include_routes: bool = True) -> None:
     """Create the label sets a dashboard or alert expects before their first use.
 
     Runs once per process (after a fork too): every API route for GET with 200 and 500
-    (web processes only), every limiter scope, every known cache's hit/miss and each
-    database alias.
+    (web processes only), every limiter scope, every single-flight result, every known
+    cache's hit/miss and each database alias.
     """
     global _preinitialised_pid
     pid = os.getpid()
@@ -237,6 +240,8 @@ def preinitialise(*, include_routes: bool = True) -> None:
         for scope in settings.RATE_LIMITS:
             rate_limited_requests.labels(scope=scope)
             limiter_fail_open_decisions.labels(scope=scope)
+        for result in CACHE_FLIGHT_RESULTS:
+            cache_flight_results.labels(result=result)
         for cache in KNOWN_CACHES:
             for result in CACHE_RESULTS:
                 cache_requests.labels(cache=cache, result=result)

@@ -30,7 +30,8 @@ def cache_fetch(
     build: Callable[[], T],
 ) -> T:
     """The cached value for (kind, generations, query), building and filling it on a miss
-    (core.cache.generation_fetch on the `default` alias)."""
+    (core.cache.generation_fetch on the `default` alias: one build per key at a time,
+    concurrent misses wait briefly for its entry)."""
     digest = query_hash(query)
     value, _outcome = generation_fetch(
         cache_alias="default",

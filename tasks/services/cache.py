@@ -54,8 +54,9 @@ def task_cache_fetch(
     loader: Callable[[], T],
     ttl_seconds: int,
 ) -> tuple[T, str]:
-    """Return (value, outcome) with outcome "hit", "fill", "skip" (generation moved while
-    loading: not stored) or "bypass" (generation unreadable: database only); the rules are
+    """Return (value, outcome) with outcome "hit", "wait" (filled by a concurrent request
+    while this one waited: single flight), "fill", "skip" (generation moved while loading:
+    not stored) or "bypass" (generation unreadable: database only); the rules are
     core.cache.generation_fetch's, on the user's generation."""
     return generation_fetch(
         cache_alias="default",

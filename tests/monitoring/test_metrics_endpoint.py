@@ -18,6 +18,7 @@ REQUIRED_SERIES = (
     "memory_usage_bytes",
     "rate_limited_total",
     "limiter_fail_open_total",
+    "cache_flight_total",
     "stats_refresh_seconds_count",
     "stats_entry_age_seconds",
     "outbox_records",
@@ -52,6 +53,7 @@ def test_metrics_from_allowed_network_has_every_required_series_before_use(clien
     # pre-initialised label sets: present at zero before anything was limited or queued
     assert _sample(text, "rate_limited_total", scope="stats") == 0.0
     assert _sample(text, "limiter_fail_open_total", scope="auth") == 0.0
+    assert _sample(text, "cache_flight_total", result="unavailable") is not None
     assert _sample(text, "queue_jobs_pending", queue="sync") == 0.0
     assert _sample(text, "provider_budget_remaining", kind="batch") is not None
     assert _sample(text, "beat_last_success_timestamp", schedule="sync-tick") == 0.0

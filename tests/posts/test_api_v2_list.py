@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from posts.models import Post
+from tests.conftest import StatementCounter
 from tests.factories import UserFactory
 from tests.posts.factories import CategoryFactory, PostFactory, TagFactory
 
@@ -306,3 +309,39 @@ def test_pages_are_cached_until_a_post_change_bumps_the_generation(
     titles = [p["title"] for p in api_client.get(URL).json()["data"]]
     assert titles[0] == "Fresh"
     assert "Changed behind the cache's back" in titles
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_concurrent_requests_for_a_cold_page_query_it_once(settings):
+    """Single flight (core.cache): 16 requests miss the same page at once; one computes it,
+    the others wait for its entry. Counted on every thread's connection."""
+    settings.CACHE_FLIGHT_WAIT_MS = 10_000  # this test is about single flight, not the budget
+    PostFactory.create_batch(10)
+    counter = StatementCounter()
+    barrier = threading.Barrier(16)
+    results: list[tuple[int, list[int]]] = []
+
+    def request(index: int) -> None:
+        client = Client()
+        try:
+            with connections["default"].execute_wrapper(counter):
+                barrier.wait()
+                response = client.get(
+                    f"{URL}?limit=7&include=author,category", REMOTE_ADDR=f"10.7.0.{index + 1}"
+                )
+            results.append((response.status_code, [p["id"] for p in response.json()["data"]]))
+        finally:
+            for alias in connections:
+                connections[alias].close()
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    page_statements = [sql for sql in counter.matching("posts_post") if "LIMIT 8" in sql]
+    assert len(page_statements) == 1, page_statements
+    assert len(results) == 16
+    assert {status for status, _ in results} == {200}
+    assert len({tuple(ids) for _, ids in results}) == 1 and len(results[0][1]) == 7
