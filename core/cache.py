@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -94,6 +95,15 @@ def generation_fetch(
     cached = cache.get(key)
     if cached is not None:
         return cached, HIT
+    fill = partial(
+        _load_and_fill,
+        cache=cache,
+        key=key,
+        generation_keys=generation_keys,
+        generations=generations,
+        loader=loader,
+        ttl_seconds=ttl_seconds,
+    )
     lock_key = flight_lock_key(cache_alias=cache_alias, key=key)
     deadline = time.monotonic() + settings.CACHE_FLIGHT_WAIT_MS / 1000
     has_waited = False
@@ -114,14 +124,7 @@ def generation_fetch(
                         return cached, HIT
                     metrics.cache_flight(result="waited")
                     return cached, WAIT
-                return _load_and_fill(
-                    cache=cache,
-                    key=key,
-                    generation_keys=generation_keys,
-                    generations=generations,
-                    loader=loader,
-                    ttl_seconds=ttl_seconds,
-                )
+                return fill()
             finally:
                 _flight_release(lock_key, token)
         remaining = deadline - time.monotonic()
@@ -135,14 +138,7 @@ def generation_fetch(
         if cached is not None:
             metrics.cache_flight(result="waited")
             return cached, WAIT
-    return _load_and_fill(
-        cache=cache,
-        key=key,
-        generation_keys=generation_keys,
-        generations=generations,
-        loader=loader,
-        ttl_seconds=ttl_seconds,
-    )
+    return fill()
 
 
 def _load_and_fill(
