@@ -108,10 +108,15 @@ def publisher_broker_options(*, timeout_seconds: float) -> dict[str, float | int
 
 QUEUES = ("default", "reminders", "urgent", "sync")
 
+# First match wins. `reminders` and `urgent` carry only jobs of a minute or less, so their
+# visibility timeout (CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS) brings a dead worker's chunk back
+# within minutes; the long beat jobs (a 600 s recount, the 300 s fan-outs) go to `default`.
 TASK_ROUTES = {
+    "stats.jobs.reconcile_stats_counters": {"queue": "default"},
     "stats.jobs.*": {"queue": "urgent"},
     "syncqueue.jobs.*": {"queue": "sync"},
     "posts.jobs.*": {"queue": "default"},
+    "tasks.jobs.schedule_*": {"queue": "default"},
     "tasks.jobs.send_overdue_alerts*": {"queue": "urgent"},
     "tasks.jobs.send_overdue_alert*": {"queue": "urgent"},
     "tasks.jobs.*reminder*": {"queue": "reminders"},

@@ -274,10 +274,11 @@ def _queue_seconds(text: str) -> dict[str, int]:
 # A dead worker's unacknowledged jobs come back after this per queue (Redis broker,
 # config/broker.py), instead of CELERY_VISIBILITY_TIMEOUT_SECONDS. Each must exceed the longest
 # hard time limit plus the longest retry countdown of that queue's jobs (tests check it):
-# sync 240 s jobs and no countdowns; reminders 60 s chunks retried after up to 310 s; urgent
-# the 600 s stats reconcile.
+# sync 240 s jobs and no countdowns; reminders and urgent 60 s chunks retried after up to 70 s
+# (tasks.jobs.SEND_RETRY_MAX_COUNTDOWN_SECONDS) and the 60 s stats refresh. A retried message
+# that waits longer behind a busy worker may run twice: the sent ledger keeps that at most once.
 CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS = _queue_seconds(
-    env.str("CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS", default="sync=300,reminders=420,urgent=720")
+    env.str("CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS", default="sync=300,reminders=150,urgent=150")
 )
 # Publishing from a request (web, beat) gets the same budget as any other Redis call and no
 # reconnect loop; after a failure the process skips publishing for REDIS_BREAKER_SECONDS.

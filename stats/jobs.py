@@ -1,4 +1,5 @@
-"""Celery jobs of the stats app (routed to the `urgent` queue by config.celery)."""
+"""Celery jobs of the stats app: the refresh on `urgent`, the long recount on `default`
+(config.celery TASK_ROUTES)."""
 
 from __future__ import annotations
 

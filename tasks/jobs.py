@@ -1,5 +1,7 @@
-"""Celery jobs of the tasks app. Names match config/celery.py TASK_ROUTES: `*reminder*` →
-`reminders`, `send_overdue_alert*` → `urgent`, everything else → `default`."""
+"""Celery jobs of the tasks app. Names match config/celery.py TASK_ROUTES: the beat fan-outs
+(`schedule_*`) → `default`, `*reminder*` → `reminders`, `send_overdue_alert*` → `urgent`,
+everything else → `default`. `reminders` and `urgent` carry only short chunk jobs, so a dead
+worker's chunk is redelivered after their short visibility timeout (config/broker.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 # A send is tried 3 times in all (first try + 2 retries) before it is logged as failed.
 SEND_MAX_RETRIES = 2
+SEND_RETRY_JITTER_SECONDS = 10
 # One chunk (REMINDER_CHUNK_SIZE emails over a reused SMTP connection) must finish in 60 s.
 CHUNK_SOFT_TIME_LIMIT_SECONDS = 55
 CHUNK_TIME_LIMIT_SECONDS = 60
@@ -26,10 +29,23 @@ def _parse_now(now_iso: str | None) -> datetime | None:
     return datetime.fromisoformat(now_iso) if now_iso else None
 
 
-def _backoff_seconds(retries: int) -> int:
-    # 30 s, 60 s, ... capped at 5 min, with jitter so retried chunks don't arrive together.
+def _backoff_base_seconds(retries: int) -> int:
+    # 30 s, 60 s, ... capped at 5 min.
     delay: int = min(30 * 2**retries, 300)
-    return delay + random.randint(0, 10)
+    return delay
+
+
+def _backoff_seconds(retries: int) -> int:
+    # With jitter, so retried chunks don't arrive together.
+    return _backoff_base_seconds(retries) + random.randint(0, SEND_RETRY_JITTER_SECONDS)
+
+
+# The longest retry countdown a chunk can get (70 s, before the last retry). A worker holds a
+# retried message unacknowledged until it is due, so the visibility timeout of the chunk's
+# queue must exceed this plus the chunk's hard limit (tests/core/test_project_wiring.py).
+SEND_RETRY_MAX_COUNTDOWN_SECONDS = (
+    _backoff_base_seconds(SEND_MAX_RETRIES - 1) + SEND_RETRY_JITTER_SECONDS
+)
 
 
 def _retry_or_log(

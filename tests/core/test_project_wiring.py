@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from config.celery import BEAT_SCHEDULE, QUEUES, app
 from core.views import LimitFirstMixin
+from tasks.jobs import SEND_RETRY_MAX_COUNTDOWN_SECONDS
 
 
 def _view_classes(patterns, prefix=""):
@@ -70,9 +71,9 @@ def test_every_beat_entry_names_a_registered_job():
 
 # Retry countdowns jobs compute themselves (not introspectable): tasks.jobs._backoff_seconds.
 CUSTOM_COUNTDOWN_SECONDS = {
-    "tasks.jobs.send_task_reminders_chunk": 310,
-    "tasks.jobs.send_overdue_alerts_chunk": 310,
-    "tasks.jobs.send_weekly_digests_chunk": 310,
+    "tasks.jobs.send_task_reminders_chunk": SEND_RETRY_MAX_COUNTDOWN_SECONDS,
+    "tasks.jobs.send_overdue_alerts_chunk": SEND_RETRY_MAX_COUNTDOWN_SECONDS,
+    "tasks.jobs.send_weekly_digests_chunk": SEND_RETRY_MAX_COUNTDOWN_SECONDS,
 }
 
 
@@ -96,3 +97,26 @@ def test_each_queue_visibility_timeout_exceeds_its_jobs_limits_and_countdowns():
         if getattr(task, "autoretry_for", None) and getattr(task, "retry_backoff", False):
             countdown = max(countdown, getattr(task, "retry_backoff_max", 600))
         assert hard_limit + countdown < timeout, (name, queue, hard_limit, countdown, timeout)
+
+
+# A dead worker's reminder or overdue-alert chunk comes back within this (issue #13, defect 6:
+# the worker-kill drill waits 360 s for the rest of a SIGKILLed chunk).
+CHUNK_QUEUE_REDELIVERY_SECONDS = 180
+
+
+def test_chunk_queues_redeliver_a_dead_workers_job_within_three_minutes():
+    """`reminders` and `urgent` hold only short jobs, so their visibility timeout can be short;
+    routing a long job there would need a longer timeout and fails here instead."""
+    from django.conf import settings
+
+    app.loader.import_default_modules()
+    per_queue = settings.CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    for queue in ("reminders", "urgent"):
+        assert per_queue[queue] <= CHUNK_QUEUE_REDELIVERY_SECONDS, (queue, per_queue[queue])
+    routed = {
+        name: app.amqp.router.route({}, name)["queue"].name
+        for name in app.tasks
+        if not name.startswith(("celery.", "tests."))
+    }
+    assert routed["tasks.jobs.send_task_reminders_chunk"] == "reminders"
+    assert routed["tasks.jobs.send_overdue_alerts_chunk"] == "urgent"
