@@ -108,6 +108,14 @@ def publisher_broker_options(*, timeout_seconds: float) -> dict[str, float | int
 
 QUEUES = ("default", "reminders", "urgent", "sync")
 
+
+def _setting_seconds(name: str) -> float:
+    """An interval of the schedule that the environment sets (config/settings.py)."""
+    from django.conf import settings
+
+    return float(getattr(settings, name))
+
+
 # First match wins. `reminders` and `urgent` carry only jobs of a minute or less, so their
 # visibility timeout (CELERY_QUEUE_VISIBILITY_TIMEOUT_SECONDS) brings a dead worker's chunk back
 # within minutes; the long beat jobs (a 600 s recount, the 300 s fan-outs) go to `default`.
@@ -168,14 +176,22 @@ BEAT_SCHEDULE = {
         "task": "tasks.jobs.purge_task_ledgers",
         "schedule": crontab(hour=3, minute=20),
     },
-    # Every minute: retry due failed outbox rows, flush old partial batches, reclaim expired leases.
-    "sync-tick": {"task": "syncqueue.jobs.sync_tick", "schedule": 60.0},
+    # Every minute (SYNC_TICK_SECONDS): retry due failed outbox rows, flush old partial batches,
+    # reclaim expired leases.
+    "sync-tick": {
+        "task": "syncqueue.jobs.sync_tick",
+        "schedule": _setting_seconds("SYNC_TICK_SECONDS"),
+    },
     # Hourly: reclaim expired outbox leases (a backstop for the tick; sync alerts run with the others).
     "sync-sweep": {"task": "syncqueue.jobs.sync_sweep", "schedule": crontab(minute=30)},
     # Delete sent/superseded rows and old provider calls beyond retention (03:30 UTC daily).
     "sync-archive": {"task": "syncqueue.jobs.sync_archive", "schedule": crontab(hour=3, minute=30)},
-    # Every minute: run every registered alert check and send/resolve Slack/Discord alerts.
-    "monitoring-evaluate-alerts": {"task": "monitoring.jobs.evaluate_alerts", "schedule": 60.0},
+    # Every minute (ALERT_EVALUATE_SECONDS): run every registered alert check and send/resolve
+    # Slack/Discord alerts.
+    "monitoring-evaluate-alerts": {
+        "task": "monitoring.jobs.evaluate_alerts",
+        "schedule": _setting_seconds("ALERT_EVALUATE_SECONDS"),
+    },
     # Every 15 seconds: refresh the gauges a scrape reads (queue sizes, outbox, budgets).
     "monitoring-refresh-gauges": {"task": "monitoring.jobs.refresh_gauges", "schedule": 15.0},
     # Delete alert events older than ALERT_EVENT_RETENTION_DAYS (03:40 UTC daily).

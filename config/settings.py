@@ -427,6 +427,12 @@ SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=1000)
 SYNC_MAX_DELAY_SECONDS = env.int("SYNC_MAX_DELAY_SECONDS", default=300)
 SYNC_MAX_RETRIES = env.int("SYNC_MAX_RETRIES", default=8)
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
+# Beat's sync tick (due retries, flushes of old partial batches, expired leases) runs this often.
+SYNC_TICK_SECONDS = env.int("SYNC_TICK_SECONDS", default=60)
+# A failed delivery is due again after BASE * 2^(tries - 1) s, half of it jittered, at most CAP
+# (one budget window). The provider-outage drill shrinks these with the window to compress time.
+SYNC_BACKOFF_BASE_SECONDS = env.int("SYNC_BACKOFF_BASE_SECONDS", default=30)
+SYNC_BACKOFF_CAP_SECONDS = env.int("SYNC_BACKOFF_CAP_SECONDS", default=3600)
 SYNC_RETENTION_DAYS = env.int("SYNC_RETENTION_DAYS", default=14)
 SYNC_CALL_RETENTION_DAYS = env.int("SYNC_CALL_RETENTION_DAYS", default=30)
 # Alert when the oldest unsent row is older than this, or the batch budget ran out this many windows in a row.
@@ -445,6 +451,8 @@ ALERT_OUTBOX_OLDEST_SECONDS = env.int("ALERT_OUTBOX_OLDEST_SECONDS", default=360
 ALERT_OUTBOX_FAILED = env.int("ALERT_OUTBOX_FAILED", default=100)
 ALERT_BUDGET_EXHAUSTED_WINDOWS = env.int("ALERT_BUDGET_EXHAUSTED_WINDOWS", default=3)
 ALERT_COOLDOWN_SECONDS = env.int("ALERT_COOLDOWN_SECONDS", default=900)
+# Beat runs every registered alert check this often (monitoring.jobs.evaluate_alerts).
+ALERT_EVALUATE_SECONDS = env.int("ALERT_EVALUATE_SECONDS", default=60)
 SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
 SLACK_ALERTS_ENABLED = env.bool("SLACK_ALERTS_ENABLED", default=False)
 DISCORD_WEBHOOK_URL = env.str("DISCORD_WEBHOOK_URL", default="")

@@ -58,6 +58,7 @@ class ProviderStub:
             self.stale = 0  # records not applied because a newer version was already held
             self.counts: Counter[tuple[str, int]] = Counter()  # (kind, window) -> counted calls
             self.over_limit = 0  # calls refused with 429 because a window's limit was reached
+            self.outage_refusals = 0  # calls answered 503 by the outage control (not counted)
             self.rejections = 0
             self.records_received = 0
             self.error_rate = 0.0
@@ -124,6 +125,7 @@ class ProviderStub:
                     f"{kind}:{window}": n for (kind, window), n in sorted(self.counts.items())
                 },
                 "over_limit": self.over_limit,
+                "outage_refusals": self.outage_refusals,
                 "records_received": self.records_received,
                 "replays": self.replays,
                 "stale": self.stale,
@@ -142,6 +144,8 @@ class ProviderStub:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """One provider call: (status, body, headers). Thread-safe; holds release the lock."""
         if self.outage:
+            with self.lock:
+                self.outage_refusals += 1
             return 503, {"error": "outage"}, {}
         if self.timeout:
             self.release_event.wait(TIMEOUT_HOLD_SECONDS)

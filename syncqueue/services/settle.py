@@ -21,13 +21,15 @@ from syncqueue.models import OutboxBatch, OutboxRecord, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
-BACKOFF_BASE_SECONDS = 30  # first retry after 15-30 s
-BACKOFF_CAP_SECONDS = 3600  # never wait more than an hour (one budget window) between tries
-
 
 def backoff_seconds(*, retry_count: int) -> float:
-    """Exponential backoff with jitter: half fixed, half random, capped."""
-    delay: int = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, retry_count - 1))
+    """Exponential backoff with jitter: half fixed, half random, capped. The first retry comes
+    after 15-30 s and no wait exceeds an hour (one budget window), by default
+    (SYNC_BACKOFF_BASE_SECONDS, SYNC_BACKOFF_CAP_SECONDS)."""
+    delay: int = min(
+        settings.SYNC_BACKOFF_CAP_SECONDS,
+        settings.SYNC_BACKOFF_BASE_SECONDS * 2 ** max(0, retry_count - 1),
+    )
     return delay / 2 + random.uniform(0, delay / 2)
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from config.celery import BEAT_SCHEDULE, QUEUES, app
 from core.views import LimitFirstMixin
 from tasks.jobs import SEND_RETRY_MAX_COUNTDOWN_SECONDS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _view_classes(patterns, prefix=""):
@@ -59,6 +66,21 @@ def test_routes_send_each_area_to_its_queue():
     for name, queue in expected.items():
         assert router.route({}, name)["queue"].name == queue, name
     assert set(QUEUES) == {"default", "reminders", "urgent", "sync"}
+
+
+def test_sync_tick_and_alert_evaluation_intervals_come_from_the_environment():
+    """The provider-outage drill compresses time by starting beat with shorter intervals."""
+    code = (
+        "from config.celery import BEAT_SCHEDULE\n"
+        "print(BEAT_SCHEDULE['sync-tick']['schedule'],"
+        " BEAT_SCHEDULE['monitoring-evaluate-alerts']['schedule'])\n"
+    )
+    env = {**os.environ, "SYNC_TICK_SECONDS": "6", "ALERT_EVALUATE_SECONDS": "7"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["6.0", "7.0"]
+    assert BEAT_SCHEDULE["sync-tick"]["schedule"] == 60.0  # the default
 
 
 def test_every_beat_entry_names_a_registered_job():

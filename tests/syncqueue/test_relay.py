@@ -115,6 +115,29 @@ def test_outage_then_recovery_delivers_everything(stub, clock):
     outbox_tick(now=clock.advance(600))
     assert _statuses() == {"sent": 10}
     _assert_provider_matches_database(stub)
+    # Every call is in the log: three refused by the outage, then the one that went through.
+    snapshot = stub.snapshot()
+    assert snapshot["outage_refusals"] == 3 and sum(stub.counts.values()) == 1
+    assert ProviderCall.objects.filter(status_code=503).count() == 3
+    assert ProviderCall.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_backoff_follows_the_configured_base_and_cap(stub, clock, sync_settings):
+    """The provider-outage drill compresses time through these two settings."""
+    sync_settings.SYNC_BACKOFF_BASE_SECONDS = 4
+    sync_settings.SYNC_BACKOFF_CAP_SECONDS = 10
+    [UserFactory() for _ in range(10)]
+    stub.control({"outage": True})
+    waits = []
+    for _ in range(4):
+        outbox_tick(now=clock.advance(20))
+        row = OutboxRecord.objects.first()
+        waits.append((row.next_attempt_at - clock.now()).total_seconds())
+    assert OutboxRecord.objects.first().retry_count == 4
+    # 4 * 2^(tries - 1) s, capped at 10, half of it jittered: [2, 4], [4, 8], then [5, 10].
+    for wait, (low, high) in zip(waits, [(2, 4), (4, 8), (5, 10), (5, 10)], strict=True):
+        assert low <= wait <= high, waits
 
 
 @pytest.mark.django_db
