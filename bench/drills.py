@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import http.server
 import importlib.util
 import json
 import math
@@ -189,6 +190,53 @@ def short(summary: dict[str, object]) -> str:
     codes = ",".join(f"{k}:{v}" for k, v in sorted(summary["statuses"].items()))  # type: ignore[union-attr]
     errors = f" errors={summary['errors']}" if summary["errors"] else ""
     return f"n={summary['n']} [{codes}] p99={summary['p99']}ms{errors}"
+
+
+class WebhookSink:
+    """A local Slack webhook: records every alert notification the stack sends to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    sink.bodies.append(json.loads(raw))
+                except ValueError:
+                    sink.bodies.append({})
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/slack"
+
+    def sync_notifications(self) -> set[tuple[str, str]]:
+        """(alert key, "firing" | "resolved") of each sync alert message received."""
+        found = set()
+        for body in self.bodies:
+            for attachment in body.get("attachments") or []:
+                fields = {f.get("title"): f.get("value") for f in attachment.get("fields") or []}
+                key = str(fields.get("Alert") or "")
+                if key.startswith("sync."):
+                    is_resolved = str(attachment.get("title", "")).startswith("[RESOLVED]")
+                    found.add((key, "resolved" if is_resolved else "firing"))
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ------------------------------------------------------------------------------ the drills
@@ -788,7 +836,7 @@ class Drills:
             f"after_worker_restart_and_10_requests={after:.0f}",
         )
 
-    # ---------------------------------------------------------------- not implemented
+    # ---------------------------------------------------------------- worker-kill
     def stub(self, path: str, body: dict | None = None) -> dict:
         url = f"http://127.0.0.1:{self.layout.port('provider-stub')}{path}"
         return self.http("POST" if body is not None else "GET", url, body=body)[1]
@@ -931,11 +979,261 @@ class Drills:
             f"{None if converged is None else round(converged)} (limit {self.args.converge_seconds:.0f})",
         )
 
+    # ---------------------------------------------------------------- provider-outage
     def drill_provider_outage(self) -> Outcome:
-        return Outcome(
-            False,
-            "not run: the drill (10 compressed minutes of provider outage) is not implemented yet",
+        """OUTAGE_MINUTES of provider outage in compressed time, then recovery.
+
+        Time is compressed by --time-scale through the settings that carry the sync's clock
+        (window, tick, backoff, partial-flush delay, alert cadence, age threshold, cooldown):
+        the stub, the sync and default workers and beat are restarted with each divided by the
+        scale, and put back afterwards. During the outage the stub answers 503 while users'
+        tracked attributes change (saved one by one, as the API saves them). The sync alerts
+        must fire (and reach the Slack channel: a local webhook sink), the backlog must drain
+        within the drain budget once the provider is back, with no call over the provider's
+        limits, every change applied exactly once (the stub's counts), every call the stub
+        received in the call log, and the alerts must resolve.
+        """
+        scale = self.args.time_scale
+        real = self._sync_settings()
+        sink = WebhookSink()
+        compressed = {
+            name: str(max(1, round(real[name] / scale)))
+            for name in (
+                "SYNC_WINDOW_SECONDS",
+                "SYNC_TICK_SECONDS",
+                "SYNC_BACKOFF_BASE_SECONDS",
+                "SYNC_BACKOFF_CAP_SECONDS",
+                "SYNC_MAX_DELAY_SECONDS",
+                "ALERT_EVALUATE_SECONDS",
+                "ALERT_OUTBOX_OLDEST_SECONDS",
+                "ALERT_COOLDOWN_SECONDS",
+            )
+        }
+        compressed.update(SLACK_ALERTS_ENABLED="1", SLACK_WEBHOOK_URL=sink.url)
+        processes = ("provider-stub", "worker-sync", "worker-default", "beat")
+
+        def minutes(seconds: float) -> str:
+            return f"{seconds * scale / 60:.1f}min"
+
+        try:
+            self._restart(processes, extra_env=compressed)
+            ready = self._sync_quiet(timeout=60 + 10 * int(compressed["SYNC_TICK_SECONDS"]))
+            if ready:
+                return Outcome(False, f"not run: {ready}")
+            users = [
+                int(value)
+                for value in self.sql(
+                    "primary",
+                    "SELECT id FROM accounts_user WHERE role = 'member' AND is_active = 1 "
+                    f"ORDER BY id LIMIT {int(self.args.outage_changes)}",
+                ).split()
+            ]
+            outage_seconds = self.args.outage_minutes * 60 / scale
+            self.stub("/_control", {"reset": True})
+            started_at = self.sql("primary", "SELECT UTC_TIMESTAMP(6)").strip()
+            self.stub("/_control", {"outage": True})
+            outage_started = time.monotonic()
+            generated: list[str] = []
+            generator = threading.Thread(
+                target=lambda: generated.append(
+                    self._change_users(users, seconds=0.5 * outage_seconds, env=compressed)
+                ),
+                daemon=True,
+            )
+            fired: dict[str, float] = {}
+            with self.traffic() as traffic:
+                generator.start()
+                while generator.is_alive() or time.monotonic() - outage_started < outage_seconds:
+                    for key, _state, _resolved in self._sync_alerts(since=started_at):
+                        fired.setdefault(key, time.monotonic() - outage_started)
+                    time.sleep(1)
+                generator.join()
+                during = self._outbox_states(users, since=started_at)
+                self.stub("/_control", {"outage": False})
+                recovered = time.monotonic()
+                outage_real = recovered - outage_started
+                drained = None
+                drain_limit = self.args.drain_minutes * 60 / scale
+                while time.monotonic() - recovered < drain_limit:
+                    states = self._outbox_states(users, since=started_at)
+                    if not any(states.get(status, 0) for status in (0, 1, 3)):
+                        drained = time.monotonic() - recovered
+                        break
+                    time.sleep(1)
+                resolved_after = None
+                alerts: list[tuple[str, str, str]] = []
+                resolve_limit = 5 * int(compressed["ALERT_EVALUATE_SECONDS"]) + 30
+                waited = time.monotonic()
+                while drained is not None and time.monotonic() - waited < resolve_limit:
+                    alerts = self._sync_alerts(since=started_at)
+                    if alerts and all(incident == "resolved" for _, incident, _ in alerts):
+                        resolved_after = time.monotonic() - recovered
+                        break
+                    time.sleep(1)
+                alerts = self._sync_alerts(since=started_at)
+                after = self._outbox_states(users, since=started_at)
+            state: dict = self.stub("/_state")
+            calls = self.sql(
+                "primary",
+                "SELECT COUNT(*), COALESCE(SUM(status_code = 503), 0) FROM syncqueue_providercall "
+                f"WHERE created_at >= '{started_at}'",
+            ).split()
+        finally:
+            self.stub("/_control", {"outage": False})
+            self._restart(processes, extra_env=None)
+            sink.close()
+        held = {int(user): value["version"] for user, value in (state.get("users") or {}).items()}
+        versions = self._sync_versions(users)
+        lost = sum(1 for user in users if held.get(user) != versions.get(user))
+        counted = sum((state.get("counts") or {}).values())
+        received = counted + state.get("outage_refusals", 0) + state.get("over_limit", 0)
+        batch_calls = max(
+            (n for key, n in (state.get("counts") or {}).items() if key.startswith("batch:")),
+            default=0,
         )
+        notified = sink.sync_notifications()
+        changed = re.search(r"changed (\d+) ([\d.]+)", generated[0] if generated else "")
+        passed = (
+            changed is not None
+            and int(changed[1]) == len(users) > 0
+            and "sync.failures" in fired
+            and drained is not None
+            and resolved_after is not None
+            and state.get("over_limit", -1) == 0
+            and state.get("applied_twice", -1) == 0
+            and state.get("applies_total", 0) == len(users)
+            and lost == 0
+            and after.get(4, 0) == 0  # nothing parked
+            and int(calls[0]) == received
+            and ("sync.failures", "firing") in notified
+            and ("sync.failures", "resolved") in notified
+        )
+        summary = summarize(traffic.window())
+        return Outcome(
+            passed,
+            f"scale={scale:g}x outage={minutes(outage_real)} ({outage_real:.0f}s) "
+            f"changes={changed[1] if changed else 0}/{len(users)} in {changed[2] if changed else '-'}s "
+            f"backlog_at_recovery={sum(during.get(s, 0) for s in (0, 1, 3))} "
+            f"alerts_fired={ {key: minutes(at) for key, at in sorted(fired.items())} } "
+            f"drained_after={None if drained is None else minutes(drained)} "
+            f"(budget {self.args.drain_minutes:g}min) "
+            f"alerts_resolved_after={None if resolved_after is None else minutes(resolved_after)} "
+            f"states={sorted((key, incident) for key, incident, _ in alerts)} "
+            f"notified={sorted(notified)} batch_calls_max_window={batch_calls}/"
+            f"{real['SYNC_BATCH_CALLS_PER_WINDOW']} over_limit={state.get('over_limit')} "
+            f"refused_in_outage={state.get('outage_refusals')} applies={state.get('applies_total')} "
+            f"applied_twice={state.get('applied_twice')} lost={lost} parked={after.get(4, 0)} "
+            f"calls_logged={calls[0]} calls_received={received} traffic {short(summary)}",
+        )
+
+    def _sync_settings(self) -> dict[str, int]:
+        """The stack's own values of the settings the provider-outage drill compresses."""
+        names = (
+            "SYNC_WINDOW_SECONDS",
+            "SYNC_TICK_SECONDS",
+            "SYNC_BACKOFF_BASE_SECONDS",
+            "SYNC_BACKOFF_CAP_SECONDS",
+            "SYNC_MAX_DELAY_SECONDS",
+            "ALERT_EVALUATE_SECONDS",
+            "ALERT_OUTBOX_OLDEST_SECONDS",
+            "ALERT_COOLDOWN_SECONDS",
+            "SYNC_BATCH_CALLS_PER_WINDOW",
+        )
+        code = (
+            "import json\n"
+            "from django.conf import settings\n"
+            f"print(json.dumps({{name: getattr(settings, name) for name in {names!r}}}))\n"
+        )
+        out = self.stack.manage("shell", "-c", code, capture=True)
+        values: dict[str, int] = json.loads(out.strip().splitlines()[-1])
+        return values
+
+    def _restart(self, names: tuple[str, ...], *, extra_env: dict[str, str] | None) -> None:
+        for name in names:
+            self.stack.stop(name)
+        for name in names:
+            self.stack.start(self.stack.proc(name), extra_env=extra_env)
+        for name in names:
+            self.stack.wait_ready(self.stack.proc(name), timeout=120)
+
+    def _sync_quiet(self, *, timeout: float) -> str:
+        """Wait until no outbox row waits and no sync alert fires; "" or what is still there."""
+        deadline = time.monotonic() + timeout
+        backlog, firing = -1, ["?"]
+        while time.monotonic() < deadline:
+            backlog = int(
+                self.sql(
+                    "primary",
+                    "SELECT COUNT(*) FROM syncqueue_outboxrecord WHERE status IN (0, 1, 3)",
+                ).strip()
+            )
+            firing = self.sql(
+                "primary",
+                "SELECT `key` FROM monitoring_alertevent "
+                "WHERE `key` LIKE 'sync.%' AND state = 'firing'",
+            ).split()
+            if backlog == 0 and not firing:
+                return ""
+            time.sleep(2)
+        return f"backlog={backlog} sync alerts firing={firing} before the outage"
+
+    def _change_users(self, users: list[int], *, seconds: float, env: dict[str, str]) -> str:
+        """Save each user with a new name (a tracked attribute), paced over `seconds`."""
+        gap = seconds / max(1, len(users))
+        code = (
+            "import time\n"
+            "from accounts.models import User\n"
+            f"ids, gap = {users!r}, {gap!r}\n"
+            "started, count = time.monotonic(), 0\n"
+            "for index, user in enumerate(User.objects.filter(pk__in=ids).order_by('pk')):\n"
+            "    pause = started + index * gap - time.monotonic()\n"
+            "    if pause > 0:\n"
+            "        time.sleep(pause)\n"
+            "    user.name = f'outage {user.pk} {user.sync_version + 1}'\n"
+            "    user.save()\n"
+            "    count += 1\n"
+            "print('changed', count, round(time.monotonic() - started, 1))\n"
+        )
+        result = subprocess.run(
+            [str(stack_module.VENV_BIN / "python"), "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env={**self.stack.env(), **env, "LOG_LEVEL": "ERROR"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            log(f"provider-outage: changing users failed: {result.stderr[-2000:]}")
+        return result.stdout
+
+    def _outbox_states(self, users: list[int], *, since: str) -> dict[int, int]:
+        """Outbox rows of `users` captured since `since`, counted by status."""
+        out = self.sql(
+            "primary",
+            "SELECT status, COUNT(*) FROM syncqueue_outboxrecord "
+            f"WHERE user_id IN ({','.join(map(str, users)) or '0'}) AND created_at >= '{since}' "
+            "GROUP BY status",
+        )
+        return {int(status): int(n) for status, n in re.findall(r"^(\d+)\t(\d+)$", out, re.M)}
+
+    def _sync_alerts(self, *, since: str) -> list[tuple[str, str, str]]:
+        """(key, state, resolved_at) of each sync alert incident opened since `since`."""
+        out = self.sql(
+            "primary",
+            "SELECT `key`, state, COALESCE(resolved_at, '-') FROM monitoring_alertevent "
+            f"WHERE `key` LIKE 'sync.%' AND fired_at >= '{since}' ORDER BY id",
+        )
+        return [tuple(line.split("\t")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+    def _sync_versions(self, users: list[int]) -> dict[int, int]:
+        out = self.sql(
+            "primary",
+            "SELECT id, sync_version FROM accounts_user "
+            f"WHERE id IN ({','.join(map(str, users)) or '0'})",
+        )
+        return {
+            int(user): int(version) for user, version in re.findall(r"^(\d+)\t(\d+)$", out, re.M)
+        }
 
 
 ORDER = (
@@ -962,6 +1260,28 @@ def main() -> int:
     parser.add_argument("drills", nargs="*", help=f"default: all, in order: {' '.join(ORDER)}")
     parser.add_argument("--rate", type=float, default=20.0, help="background req/s")
     parser.add_argument("--outage-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=10.0,
+        help="provider-outage: compressed seconds per real second (window, tick, backoff, alerts)",
+    )
+    parser.add_argument(
+        "--outage-minutes", type=float, default=10.0, help="provider-outage (compressed)"
+    )
+    parser.add_argument(
+        "--outage-changes",
+        type=int,
+        default=2500,
+        help="provider-outage: users whose tracked attributes change during the outage",
+    )
+    parser.add_argument(
+        "--drain-minutes",
+        type=float,
+        default=15.0,
+        help="provider-outage: the backlog must be delivered within this after recovery "
+        "(compressed; the backoff of the last failed try plus a tick)",
+    )
     parser.add_argument(
         "--converge-seconds",
         type=float,
