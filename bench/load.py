@@ -15,7 +15,7 @@ wrk with the Lua scenarios in bench/load/, through nginx (STACK_PORT):
 Each scenario first runs flat out (capacity), then paced at LOAD_SUSTAINABLE_FRACTION of
 it (the sustainable rate) where p95 is judged. For every run: req/s, p50/p95/p99, 5xx, 429,
 socket errors, and DB statements per request (MariaDB `Questions` on the primary and the
-replica, minus the background rate measured while idle). The RSS of every gunicorn worker is
+replica, minus the background rate measured while idle). The RSS of every web worker (deploy/web's server) is
 sampled all along. Results: bench/results/load.md.
 """
 
@@ -109,7 +109,7 @@ class Statements:
 
 
 class RssSampler(threading.Thread):
-    """RSS of every gunicorn worker (children of the web masters), every `interval` s."""
+    """RSS of every web worker (children of the web masters), every `interval` s."""
 
     def __init__(self, stack: object, *, interval: float = 5.0) -> None:
         super().__init__(daemon=True)
@@ -424,7 +424,7 @@ class LoadBench:
         lines += [f"- {line}" for line in parts["verdicts"]]  # type: ignore[union-attr]
         lines += [
             "",
-            "## RSS of each gunicorn worker over the run",
+            "## RSS of each web worker over the run",
             "",
             f"Sampled every 5 s from /proc; the first {self.args.rss_warmup_seconds:.0f} s "
             "(imports, first requests) are left out.",
