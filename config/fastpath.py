@@ -37,7 +37,7 @@ from django.http import HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 
 from config.database import request_budget_end, request_budget_start
 from core.client_ip import client_ip_from
@@ -129,9 +129,12 @@ class StatsShortcut:
             and not settings.PREPEND_WWW
             and not settings.USE_X_FORWARDED_HOST
         )
+        try:
+            self.route: str | None = resolve(PATH).route
+        except Resolver404:  # a URLconf without the stats endpoint: nothing to shortcut
+            self.route, self.enabled = None, False
         if settings.STATS_WSGI_SHORTCUT and not self.enabled:
             logger.warning("stats wsgi shortcut off: settings it does not reproduce are in use")
-        self.route = resolve(PATH).route
         self.allowed_hosts = _allowed_hosts()
         self.headers = {secure: _middleware_headers(secure=secure) for secure in (False, True)}
 

@@ -18,6 +18,7 @@ import time_machine
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_started
 from django.test import override_settings
+from django.urls import clear_url_caches
 from prometheus_client import REGISTRY
 
 from config.fastpath import MIDDLEWARE, StatsShortcut
@@ -228,3 +229,13 @@ def test_the_setting_switches_it_off(entry, settings, django_requests):
     Answer(StatsShortcut(WSGIHandler()), environ())
 
     assert len(django_requests) == 1
+
+
+def test_a_urlconf_without_the_endpoint_switches_it_off(settings):
+    settings.ROOT_URLCONF = "tests.stats.urls_without_stats"
+    clear_url_caches()
+
+    try:
+        assert not StatsShortcut(lambda environ, start_response: []).enabled
+    finally:
+        clear_url_caches()

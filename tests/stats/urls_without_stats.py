@@ -1,0 +1,3 @@
+"""A URLconf without /api/stats (test_wsgi_shortcut)."""
+
+urlpatterns: list[object] = []
