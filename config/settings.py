@@ -153,22 +153,31 @@ DATABASES = {
 DB_CONN_MAX_AGE_SECONDS = env.int("DB_CONN_MAX_AGE_SECONDS", default=60)
 DB_CONNECT_TIMEOUT_SECONDS = env.int("DB_CONNECT_TIMEOUT_SECONDS", default=3)
 DB_LOCK_WAIT_TIMEOUT_SECONDS = env.int("DB_LOCK_WAIT_TIMEOUT_SECONDS", default=10)
-# Request-path limits (config/database.py, applied by config/wsgi.py only: jobs, migrations
-# and seeding keep no statement limit). Worst case a request waits connect (3 s) + read (5 s),
-# well below gunicorn's 30 s worker timeout, and the server aborts a statement (4 s) before the
-# client gives up on the connection. 0 disables one.
-DB_READ_TIMEOUT_SECONDS = env.int("DB_READ_TIMEOUT_SECONDS", default=5)
-DB_WRITE_TIMEOUT_SECONDS = env.int("DB_WRITE_TIMEOUT_SECONDS", default=5)
+# Request-path limits, web processes only (config/database.py has the whole design; jobs,
+# migrations and seeding keep none). Whole seconds where libmariadb counts whole seconds.
+# A connect on the request path (a LAN round trip or three) gives up after this.
+DB_REQUEST_CONNECT_TIMEOUT_SECONDS = env.int("DB_REQUEST_CONNECT_TIMEOUT_SECONDS", default=1)
+# Per socket read or write once an answer has started (the wait for the first byte is the
+# request deadline's), and for COMMIT, ROLLBACK and the handshake. 0 disables one.
+DB_READ_TIMEOUT_SECONDS = env.int("DB_READ_TIMEOUT_SECONDS", default=2)
+DB_WRITE_TIMEOUT_SECONDS = env.int("DB_WRITE_TIMEOUT_SECONDS", default=2)
+# MariaDB max_statement_time: the server stops a statement the request has given up on.
 DB_STATEMENT_TIMEOUT_SECONDS = env.float("DB_STATEMENT_TIMEOUT_SECONDS", default=4.0)
-# Web requests only: total database time per request (a statement past it is not started).
-# 15 s + one statement's worst case (3 s connect + 5 s read) stays below gunicorn's 30 s.
-DB_REQUEST_BUDGET_SECONDS = env.float("DB_REQUEST_BUDGET_SECONDS", default=15.0)
+# Each request's database deadline, from its start; statements wait no longer than it and none
+# is sent after it (503). 0 turns the deadline and the gate off. Worst case of one request
+# about 20 s (config/database.py), under the 30 s web worker timeout.
+DB_REQUEST_BUDGET_SECONDS = env.float("DB_REQUEST_BUDGET_SECONDS", default=5.0)
+# A kept connection must answer `DO 1` within this at a request's first query; otherwise the
+# process answers 503 at once for that database until a probe is answered within it again.
+DB_PING_TIMEOUT_SECONDS = env.float("DB_PING_TIMEOUT_SECONDS", default=0.5)
 
 
 def _tune_database(config: dict[str, Any], *, alias: str) -> dict[str, Any]:
     config.setdefault("CONN_MAX_AGE", DB_CONN_MAX_AGE_SECONDS)
     config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.mysql":
+        # Django's backend plus the request-path deadline and gate (config/mariadb).
+        config["ENGINE"] = "config.mariadb"
         options = config.setdefault("OPTIONS", {})
         options.setdefault("charset", "utf8mb4")
         options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT_SECONDS)

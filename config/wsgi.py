@@ -32,6 +32,7 @@ from config.database import (  # noqa: E402 (needs settings loaded)
     request_timeouts_apply,
 )
 
-# Requests fail with 503 on a stalled or slow database instead of waiting for gunicorn's SIGKILL.
+# A slow or stalled database fails requests with 503 in bounded time (config/database.py), long
+# before the worker timeout above, and stops holding the workers Redis-only requests need.
 request_timeouts_apply()
 request_budget_install()

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connections
 
 from config.celery import app as celery_app
+from config.database import database_gate
 from core import limiter
 from core import redis as coordination
 from core.jobs import publish_breaker
@@ -48,11 +49,13 @@ def _flush_test_redis() -> None:
 def _clean_coordination_state() -> Iterator[None]:
     coordination.reset_clients()
     publish_breaker.reset()
+    database_gate.reset()
     limiter.local_limiter.clear()
     _flush_test_redis()
     yield
     coordination.reset_clients()
     publish_breaker.reset()
+    database_gate.reset()
 
 
 @pytest.fixture
