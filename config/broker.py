@@ -47,6 +47,23 @@ class Channel(kombu_redis.Channel):
         "queue_visibility_timeouts",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._last_connparams: dict[bool, dict[str, Any]] = {}
+        super().__init__(*args, **kwargs)
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        # kombu clears the transport's `client` when its Connection closes the transport. When
+        # the broker resets a worker's connection, Celery 5.7 closes the consumer's connection,
+        # and its channel, which outlived that transport, rebuilds a pool to put its unacked
+        # jobs back: the AttributeError that followed is no connection error, so nothing
+        # caught it and the worker exited ("Unrecoverable error"). The channel keeps the
+        # parameters it last used; the restore then fails (or succeeds) as a connection does.
+        if self.connection.client is None and asynchronous in self._last_connparams:
+            return dict(self._last_connparams[asynchronous])
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)
+        self._last_connparams[asynchronous] = dict(params)
+        return params
+
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
