@@ -60,7 +60,7 @@ class Channel(kombu_redis.Channel):
         # parameters it last used; the restore then fails (or succeeds) as a connection does.
         if self.connection.client is None and asynchronous in self._last_connparams:
             return dict(self._last_connparams[asynchronous])
-        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]  # not in the kombu stubs
         self._last_connparams[asynchronous] = dict(params)
         return params
 
