@@ -946,14 +946,23 @@ class Drills:
             "worker-urgent", re.escape(job_id) + r"\] received"
         ):
             time.sleep(0.1)
-        time.sleep(0.5)  # in the middle of the chunk (300 sends take a few seconds)
         id_list = ",".join(map(str, task_ids)) or "0"
-        sent_before = int(
-            self.sql(
-                "primary",
-                f"SELECT COUNT(*) FROM tasks_taskreminderledger WHERE kind = 'overdue' AND task_id IN ({id_list})",
-            ).strip()
-        )
+
+        def sent_count() -> int:
+            return int(
+                self.sql(
+                    "primary",
+                    f"SELECT COUNT(*) FROM tasks_taskreminderledger WHERE kind = 'overdue' AND task_id IN ({id_list})",
+                ).strip()
+            )
+
+        # Kill at the first alert sent: in the middle of the chunk however fast the machine
+        # (300 sends take under a second on a quiet one, several under load).
+        deadline = time.monotonic() + 30
+        sent_before = sent_count()
+        while sent_before == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            sent_before = sent_count()
         self.kill_group("worker-urgent")
         killed_at = time.monotonic()
         self.stack.start(self.stack.proc("worker-urgent"))
@@ -961,12 +970,7 @@ class Drills:
         sent = sent_before
         converged = None
         while time.monotonic() - killed_at < self.args.converge_seconds:
-            sent = int(
-                self.sql(
-                    "primary",
-                    f"SELECT COUNT(*) FROM tasks_taskreminderledger WHERE kind = 'overdue' AND task_id IN ({id_list})",
-                ).strip()
-            )
+            sent = sent_count()
             if sent == len(task_ids):
                 converged = time.monotonic() - killed_at
                 break
