@@ -33,6 +33,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from pathlib import Path
 from types import ModuleType
 
@@ -284,7 +285,7 @@ class Drills:
         token: str = "",
         body: dict | None = None,
         timeout: float = 10,
-    ) -> tuple[int, dict, float, dict[str, str]]:
+    ) -> tuple[int, dict, float, Message | dict[str, str]]:
         headers = {"X-Forwarded-For": f"198.51.100.{random.randrange(1, 250)}"}
         data = None
         if token:
@@ -296,9 +297,11 @@ class Drills:
         started = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw, status, got = response.read(), response.status, dict(response.headers)
+                # The headers as a Message: names are case-insensitive (granian sends them
+                # lower-case), which a dict of them is not.
+                raw, status, got = response.read(), response.status, response.headers
         except urllib.error.HTTPError as error:
-            raw, status, got = error.read(), error.code, dict(error.headers)
+            raw, status, got = error.read(), error.code, error.headers
         except OSError:
             return 0, {}, (time.monotonic() - started) * 1000, {}
         elapsed = (time.monotonic() - started) * 1000
