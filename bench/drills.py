@@ -59,6 +59,19 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
+# The provider-outage drill divides these by its time scale (seconds of the sync loop and alerts).
+COMPRESSED_SETTINGS = (
+    "SYNC_WINDOW_SECONDS",
+    "SYNC_TICK_SECONDS",
+    "SYNC_BACKOFF_BASE_SECONDS",
+    "SYNC_BACKOFF_CAP_SECONDS",
+    "SYNC_MAX_DELAY_SECONDS",
+    "ALERT_EVALUATE_SECONDS",
+    "ALERT_OUTBOX_OLDEST_SECONDS",
+    "ALERT_COOLDOWN_SECONDS",
+)
+
+
 # ------------------------------------------------------------------------------ traffic
 
 
@@ -1003,19 +1016,7 @@ class Drills:
         scale = self.args.time_scale
         real = self._sync_settings()
         sink = WebhookSink()
-        compressed = {
-            name: str(max(1, round(real[name] / scale)))
-            for name in (
-                "SYNC_WINDOW_SECONDS",
-                "SYNC_TICK_SECONDS",
-                "SYNC_BACKOFF_BASE_SECONDS",
-                "SYNC_BACKOFF_CAP_SECONDS",
-                "SYNC_MAX_DELAY_SECONDS",
-                "ALERT_EVALUATE_SECONDS",
-                "ALERT_OUTBOX_OLDEST_SECONDS",
-                "ALERT_COOLDOWN_SECONDS",
-            )
-        }
+        compressed = {name: str(max(1, round(real[name] / scale))) for name in COMPRESSED_SETTINGS}
         compressed.update(SLACK_ALERTS_ENABLED="1", SLACK_WEBHOOK_URL=sink.url)
         processes = ("provider-stub", "worker-sync", "worker-default", "beat")
 
@@ -1135,17 +1136,7 @@ class Drills:
 
     def _sync_settings(self) -> dict[str, int]:
         """The stack's own values of the settings the provider-outage drill compresses."""
-        names = (
-            "SYNC_WINDOW_SECONDS",
-            "SYNC_TICK_SECONDS",
-            "SYNC_BACKOFF_BASE_SECONDS",
-            "SYNC_BACKOFF_CAP_SECONDS",
-            "SYNC_MAX_DELAY_SECONDS",
-            "ALERT_EVALUATE_SECONDS",
-            "ALERT_OUTBOX_OLDEST_SECONDS",
-            "ALERT_COOLDOWN_SECONDS",
-            "SYNC_BATCH_CALLS_PER_WINDOW",
-        )
+        names = (*COMPRESSED_SETTINGS, "SYNC_BATCH_CALLS_PER_WINDOW")
         code = (
             "import json\n"
             "from django.conf import settings\n"
