@@ -57,6 +57,19 @@ def test_layout_reads_the_stack_variables(tmp_path):
         stack.Layout.from_env({"STACK_BROKER": "kafka"})
 
 
+def test_without_stack_broker_the_layout_takes_the_running_stacks_broker(tmp_path):
+    stack_dir = tmp_path / "s"
+    stack_dir.mkdir()
+    assert stack.Layout.from_env({"STACK_DIR": str(stack_dir)}).broker == "redis"  # no stack
+    (stack_dir / "env").write_text(
+        stack.env_file_text({"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:7441//"})
+    )
+
+    assert stack.Layout.from_env({"STACK_DIR": str(stack_dir)}).broker == "rabbitmq"
+    explicit = {"STACK_DIR": str(stack_dir), "STACK_BROKER": "redis"}
+    assert stack.Layout.from_env(explicit).broker == "redis"  # the variable still decides
+
+
 def test_nginx_conf_gets_every_web_server_with_the_deploy_parameters(layout):
     source = (ROOT / "deploy/nginx/nginx.conf").read_text()
     rendered = stack.render_nginx_conf(
