@@ -48,7 +48,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 RESULTS = BENCH_DIR / "results" / "python-path.md"
 sys.path[:0] = [str(ROOT), str(BENCH_DIR)]
 
-from stats_bench import bench_env, free_port, log, tool, wait_http  # noqa: E402
+from stats_bench import bench_env, deploy_web_start, free_port, log, tool  # noqa: E402
 
 ENDPOINTS = {
     "constant": ("/bench/constant", False),
@@ -235,17 +235,12 @@ class Profiler:
         )
         if not with_web:
             return
-        log_file = open(self.tmp / "web.log", "w")  # noqa: SIM115 (lives as long as the process)
-        self.web = subprocess.Popen(
-            [str(ROOT / "deploy" / "web")],
-            cwd=ROOT,
+        self.web = deploy_web_start(
             env=self.env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=self.tmp / "web.log",
+            ready_url=f"http://127.0.0.1:{self.web_port}/bench/constant",
+            processes=self.processes,
         )
-        self.processes.append(self.web)
-        wait_http(f"http://127.0.0.1:{self.web_port}/bench/constant", timeout_seconds=240)
 
     def start_server(self, server: str, *, workers: int) -> str:
         """Another web server through deploy/web (compare mode); returns its base URL."""
@@ -254,18 +249,13 @@ class Profiler:
         port = free_port()
         env = {**self.env, **SERVERS[server], "WEB_BIND": f"127.0.0.1:{port}"}
         env["WEB_WORKERS"] = str(workers)
-        log_file = open(self.tmp / f"{server.replace(' ', '-')}.log", "w")  # noqa: SIM115
-        process = subprocess.Popen(
-            [str(ROOT / "deploy" / "web")],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/bench/constant", timeout_seconds=240)
+        deploy_web_start(
+            env=env,
+            log_path=self.tmp / f"{server.replace(' ', '-')}.log",
+            ready_url=f"{base}/bench/constant",
+            processes=self.processes,
+        )
         return base
 
     def load(self, url: str, token: str, *, seconds: int, connections: int) -> dict[str, float]:

@@ -160,6 +160,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def deploy_web_start(
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    ready_url: str,
+    processes: list[subprocess.Popen],
+    root: Path = ROOT,
+) -> subprocess.Popen:
+    """Start `deploy/web` of checkout `root` with `env` (WEB_BIND included), output to
+    `log_path`; it joins `processes` (the caller stops them) before the wait for `ready_url`.
+    Generous wait: on a loaded 2-core machine a worker can take a minute to import Django."""
+    log_file = open(log_path, "w")  # noqa: SIM115 (lives as long as the process)
+    process = subprocess.Popen(
+        [str(root / "deploy" / "web")],
+        cwd=root,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    processes.append(process)
+    wait_http(ready_url, timeout_seconds=240)
+    return process
+
+
 def wait_http(url: str, *, timeout_seconds: float = 60) -> None:
     deadline = time.monotonic() + timeout_seconds
     last: Exception | None = None
@@ -375,20 +400,13 @@ class Bench:
         }
         if bare:
             env["DJANGO_SETTINGS_MODULE"] = "statsbench.bare_settings"
-        log_file = open(self.tmp / f"{name.replace(' ', '-')}.log", "w")  # noqa: SIM115 (lives as long as the process)
-        process = subprocess.Popen(
-            [str(root / "deploy" / "web")],
-            cwd=root,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        # Generous: on a loaded 2-core machine a worker can take a minute to import Django.
-        wait_http(
-            f"{base}/bench/bare" if bare else f"{base}/api/bench/constant", timeout_seconds=240
+        deploy_web_start(
+            env=env,
+            log_path=self.tmp / f"{name.replace(' ', '-')}.log",
+            ready_url=f"{base}/bench/bare" if bare else f"{base}/api/bench/constant",
+            processes=self.processes,
+            root=root,
         )
         self.servers[name] = base
         return base
