@@ -108,8 +108,6 @@ def cache_request(*, cache: str, is_hit: bool) -> None:
     """Count one cache lookup; the hit ratio is derived from these counters at scrape time."""
     result = "hit" if is_hit else "miss"
     cache_requests.labels(cache=cache, result=result).inc()
-    from monitoring import aggregates
-
     aggregates.record_cache(is_hit=is_hit)
 
 
