@@ -106,7 +106,10 @@ def call(operation: Callable[[redis.Redis], Awaitable[T] | T]) -> T:
     try:
         return cast("T", operation(client))  # sync client: never an Awaitable
     except _REDIS_ERRORS as exc:
-        breaker.trip()
+        # reset_clients() closes a client's connections even while another thread uses them;
+        # that thread's error says nothing about Redis, so only a current client trips.
+        if _clients.get(settings.REDIS_URL) is client:
+            breaker.trip()
         logger.warning("coordination redis unavailable error=%s", exc)
         raise CoordinationUnavailable(str(exc)) from exc
 

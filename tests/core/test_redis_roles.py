@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 
 from core import redis as coordination
 
@@ -44,6 +45,24 @@ def test_unreachable_redis_trips_the_breaker(settings):
         coordination.value_get("x")
     assert time.monotonic() - started < 0.01
     assert coordination.generation_get("tasks:v1:gen:1") is None  # unknown → bypass cache
+
+
+def test_a_fault_on_a_client_that_reset_clients_discarded_leaves_the_breaker_closed():
+    def closed_under_us(client):
+        client.ping()
+        coordination.reset_clients()  # another thread (a test's teardown) closes the clients
+        raise redis.ConnectionError("Connection closed by server.")
+
+    with pytest.raises(coordination.CoordinationUnavailable):
+        coordination.call(closed_under_us)
+    assert not coordination.breaker.is_open()
+
+    def fails(client):
+        raise redis.ConnectionError("Connection closed by server.")
+
+    with pytest.raises(coordination.CoordinationUnavailable):
+        coordination.call(fails)  # the same fault on the current client: Redis is suspect
+    assert coordination.breaker.is_open()
 
 
 def test_embedded_mode_helpers_work_in_process(settings):
